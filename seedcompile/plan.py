@@ -1,0 +1,555 @@
+"""Stage 3: expand the spec into orders and collection preps against the reference data.
+
+Planning is pure: no database, no I/O. It resolves every customer to its
+fulfilment location, draws the seeded choices, allocates orders to preps and
+checks each against the rules of a valid SeedConfig, reporting every problem
+at the place in the spec that caused it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from seedcompile.checks import LoadedSpec
+from seedcompile.diagnose import suggest
+from seedcompile.errors import Diagnostic, ReferenceDataError
+from seedcompile.load import SpecPath
+from seedcompile.randomness import RuleRandom
+from seedcompile.reference import Carrier, ReferenceData
+from seedcompile.spec import Line, OrderGroup, PrepGroup
+
+log = logging.getLogger("seedcompile.plan")
+
+OrderLines = tuple[tuple[str, int], ...]
+
+
+@dataclass(slots=True)
+class PlannedOrder:
+    ref: str
+    customer: str
+    location: str
+    status: str
+    lines: OrderLines
+    group: int  # position of its order group in the spec
+    index: int  # its index inside the group
+
+
+@dataclass(slots=True)
+class PlannedPrep:
+    group: int  # position of its prep group in the spec
+    index: int  # its index among the group's preps at its location
+    location: str
+    carrier: str
+    date: dt.date
+    orders: list[int]  # positions in Plan.orders
+    code: str = ""
+
+
+@dataclass(slots=True)
+class Plan:
+    orders: list[PlannedOrder]
+    preps: list[PlannedPrep]
+
+
+def plan(loaded: LoadedSpec, reference: ReferenceData) -> Plan:
+    """Expand the spec; raise `ReferenceDataError` listing every problem."""
+    planner = _Planner(loaded, reference)
+    orders = planner.expand_orders()
+    preps = planner.allocate(orders) if not planner.problems else []
+    if planner.problems:
+        raise ReferenceDataError(planner.problems)
+    log.info("planned %d orders and %d collection preps", len(orders), len(preps))
+    return Plan(orders=orders, preps=preps)
+
+
+class _Planner:
+    def __init__(self, loaded: LoadedSpec, reference: ReferenceData) -> None:
+        self.spec = loaded.spec
+        self.source = loaded.source
+        self.ref = reference
+        self.problems: list[Diagnostic] = []
+        self._reported: set[tuple[SpecPath, str]] = set()
+        self._checked_skus: set[tuple[SpecPath, str]] = set()
+
+    # -- reporting ---------------------------------------------------------
+
+    def error(
+        self, path: SpecPath, code: str, message: str, *, hint: str | None = None
+    ) -> None:
+        if (path, code) in self._reported:
+            return
+        self._reported.add((path, code))
+        self.problems.append(
+            Diagnostic(code, message, self.source.position(path), hint)
+        )
+
+    def spelled(self, *candidates: SpecPath) -> SpecPath:
+        """The first of several ways a value may be written that the file has."""
+        for path in candidates:
+            if path in self.source.spans:
+                return path
+        return candidates[-1]
+
+    # -- orders ------------------------------------------------------------
+
+    def expand_orders(self) -> list[PlannedOrder]:
+        orders: list[PlannedOrder] = []
+        for g, group in enumerate(self.spec.orders):
+            orders.extend(self._expand_group(g, group))
+        return orders
+
+    def _expand_group(self, g: int, group: OrderGroup) -> list[PlannedOrder]:
+        here: SpecPath = ("orders", g)
+        pool = self._customer_pool(g, group)
+        base_lines = self._base_lines(g, group)
+        if pool is None or base_lines is None:
+            return []
+        status = self._status(group)
+        width = max(4, len(str(group.count - 1)))
+        rng = RuleRandom(self.spec.seed, "orders", group.name)
+        excluded = set(group.exclude)
+        fixed_lines = _fixed(base_lines)
+        location_of = self._location_cache(here)
+
+        orders: list[PlannedOrder] = []
+        for index in range(group.count):
+            if index in excluded:
+                continue
+            override = group.overrides.get(index)
+            customer = pool[index % len(pool)]
+            if group.pick == "random":
+                customer = pool[rng.draw(len(pool), 0, index)]
+            lines = fixed_lines or _draw_lines(base_lines, rng, index)
+            order_status = status
+            if override is not None:
+                opath = (*here, "overrides", index)
+                if override.customer is not None:
+                    customer = override.customer
+                    if not self._check_customer(customer, (*opath, "customer")):
+                        continue
+                if override.lines is not None:
+                    self._check_lines(override.lines, (*opath, "lines"))
+                    lines = _fixed(override.lines) or _draw_lines(
+                        override.lines, rng, index
+                    )
+                order_status = override.status or order_status
+            location = location_of(customer)
+            if location is None:
+                continue
+            orders.append(
+                PlannedOrder(
+                    ref=f"{group.name}-{index:0{width}d}",
+                    customer=customer,
+                    location=location,
+                    status=order_status,
+                    lines=lines,
+                    group=g,
+                    index=index,
+                )
+            )
+        return orders
+
+    def _status(self, group: OrderGroup) -> str:
+        if group.status is not None:
+            return group.status
+        if group.duplicate is not None:
+            return group.duplicate.status
+        if group.template is not None and group.template in self.spec.templates:
+            return self.spec.templates[group.template].status
+        return "pending"
+
+    def _base_lines(self, g: int, group: OrderGroup) -> Sequence[Line] | None:
+        if group.duplicate is not None:
+            path: SpecPath = ("orders", g, "duplicate", "lines")
+            lines: Sequence[Line] | None = group.duplicate.lines
+        elif group.lines is not None:
+            path, lines = ("orders", g, "lines"), group.lines
+        else:
+            name = group.template or ""
+            path = ("templates", name, "lines")
+            template = self.spec.templates.get(name)
+            lines = template.lines if template is not None else None
+        if lines is not None and not self._check_lines(lines, path):
+            return None
+        return lines
+
+    def _check_lines(self, lines: Sequence[Line], path: SpecPath) -> bool:
+        ok = True
+        for n, line in enumerate(lines):
+            where = (*path, n, "sku")
+            if (where, line.sku) in self._checked_skus:
+                continue
+            self._checked_skus.add((where, line.sku))
+            variant = self.ref.variants.get(line.sku)
+            if variant is None:
+                self.error(
+                    where,
+                    "reference.unknown-sku",
+                    f"no SKU {line.sku!r} in the reference data",
+                )
+                ok = False
+            elif not variant.active:
+                self.error(
+                    where,
+                    "reference.inactive-sku",
+                    f"SKU {line.sku!r} is not active",
+                    hint="choose an active SKU",
+                )
+                ok = False
+        return ok
+
+    def _customer_pool(self, g: int, group: OrderGroup) -> list[str] | None:
+        here: SpecPath = ("orders", g)
+        if group.duplicate is not None:
+            code = group.duplicate.customer
+            ok = self._check_customer(code, (*here, "duplicate", "customer"))
+            return [code] if ok else None
+        selection = group.customers
+        if selection is None:
+            return None
+        path: SpecPath = (*here, "customers")
+        if selection.codes is not None:
+            ok = True
+            for n, code in enumerate(selection.codes):
+                where = self.spelled((*path, "codes", n), (*path, n))
+                ok = self._check_customer(code, where) and ok
+            return list(selection.codes) if ok else None
+        if selection.all:
+            regions = None
+        else:
+            regions = [selection.region] if selection.region else []
+            regions += selection.regions or []
+            for n, region in enumerate(regions):
+                where = (*path, "region") if selection.region else (*path, "regions", n)
+                if region not in self.ref.regions:
+                    near = suggest(region, self.ref.regions)
+                    self.error(
+                        where,
+                        "reference.unknown-region",
+                        f"no region {region!r} in the reference data",
+                        hint=f"did you mean `{near}`?" if near else None,
+                    )
+                    return None
+        pool = self.ref.active_customers_in(regions)
+        if not pool:
+            self.error(
+                path,
+                "reference.no-customers",
+                "the selection matches no active customer",
+            )
+            return None
+        return pool
+
+    def _check_customer(self, code: str, path: SpecPath) -> bool:
+        customer = self.ref.customers.get(code)
+        if customer is None:
+            self.error(
+                path,
+                "reference.unknown-customer",
+                f"no customer {code!r} in the reference data",
+            )
+            return False
+        if not customer.active:
+            self.error(
+                path,
+                "reference.inactive-customer",
+                f"customer {code!r} is not active",
+                hint="choose an active customer",
+            )
+            return False
+        return True
+
+    def _location_cache(self, here: SpecPath) -> _LocationOf:
+        return _LocationOf(self, here)
+
+    # -- preps -------------------------------------------------------------
+
+    def allocate(self, orders: list[PlannedOrder]) -> list[PlannedPrep]:
+        allocated = [False] * len(orders)
+        group_names = [group.name for group in self.spec.orders]
+        preps: list[PlannedPrep] = []
+        for p, group in enumerate(self.spec.collection_preps):
+            if group.allocate.explicit is not None:
+                preps.extend(self._allocate_explicit(p, group, orders, allocated))
+                continue
+            wanted = set(group.orders or group_names)
+            by_location: dict[str, list[int]] = defaultdict(list)
+            for position, order in enumerate(orders):
+                if allocated[position]:
+                    continue
+                if group_names[order.group] not in wanted:
+                    continue
+                if group.location is None or order.location == group.location:
+                    by_location[order.location].append(position)
+            locations = sorted(by_location)
+            if group.location is not None:
+                if not self._check_location(group.location, ("collection_preps", p)):
+                    continue
+                locations = [group.location]
+            for location in locations:
+                candidates = by_location.get(location, [])
+                made = self._allocate_at(p, group, location, candidates)
+                for prep in made:
+                    for position in prep.orders:
+                        allocated[position] = True
+                preps.extend(made)
+        return preps
+
+    def _check_location(self, code: str, here: SpecPath) -> bool:
+        location = self.ref.locations.get(code)
+        if location is None:
+            near = suggest(code, self.ref.locations)
+            self.error(
+                (*here, "location"),
+                "reference.unknown-location",
+                f"no location {code!r} in the reference data",
+                hint=f"did you mean `{near}`?" if near else None,
+            )
+            return False
+        if not location.active:
+            self.error(
+                (*here, "location"),
+                "reference.inactive-location",
+                f"location {code!r} is not active",
+            )
+            return False
+        return True
+
+    def _allocate_at(
+        self, p: int, group: PrepGroup, location: str, candidates: list[int]
+    ) -> list[PlannedPrep]:
+        here: SpecPath = ("collection_preps", p)
+        count = group.count or 0
+        preps = []
+        for k in range(count):
+            carrier = self._carrier_for(p, group, location, k)
+            if carrier is None:
+                return []
+            override = group.overrides.get(k)
+            date = override.date if override and override.date else group.date
+            preps.append(PlannedPrep(p, k, location, carrier.code, date, []))
+        capacities = [
+            self.ref.carriers[prep.carrier].max_orders_per_prep for prep in preps
+        ]
+        if group.allocate.kind == "fill":
+            if len(candidates) > sum(capacities):
+                self.error(
+                    (*here, "count"),
+                    "allocation.over-capacity",
+                    f"{len(candidates)} orders at {location} but the "
+                    f"{count} preps of {group.name!r} take at most "
+                    f"{sum(capacities)}",
+                    hint="raise `count`, or choose carriers that take more orders",
+                )
+                return []
+            start = 0
+            for prep, capacity in zip(preps, capacities, strict=True):
+                prep.orders = candidates[start : start + capacity]
+                start += capacity
+        else:
+            for k, prep in enumerate(preps):
+                prep.orders = candidates[k::count]
+                if len(prep.orders) > capacities[k]:
+                    self.error(
+                        (*here, "count"),
+                        "allocation.over-capacity",
+                        f"prep {k} of {group.name!r} at {location} would hold "
+                        f"{len(prep.orders)} orders but {prep.carrier} takes at "
+                        f"most {capacities[k]}",
+                        hint="raise `count`, or use `allocate: fill`",
+                    )
+                    return []
+        return preps
+
+    def _allocate_explicit(
+        self,
+        p: int,
+        group: PrepGroup,
+        orders: list[PlannedOrder],
+        allocated: list[bool],
+    ) -> list[PlannedPrep]:
+        here: SpecPath = ("collection_preps", p)
+        apath = self.spelled((*here, "allocate", "explicit"), (*here, "allocate"))
+        preps = []
+        for k, positions in enumerate(group.allocate.explicit or []):
+            ok = True
+            for n, position in enumerate(positions):
+                if position >= len(orders):
+                    self.error(
+                        (*apath, k, n),
+                        "allocation.unknown-order",
+                        f"there is no order {position}: the fixture has "
+                        f"{len(orders)} orders (0 to {len(orders) - 1})",
+                    )
+                    ok = False
+                elif allocated[position]:
+                    self.error(
+                        (*apath, k, n),
+                        "allocation.order-twice",
+                        f"order {position} ({orders[position].ref}) is already "
+                        "in a collection prep",
+                        hint="an order belongs to at most one prep",
+                    )
+                    ok = False
+                else:
+                    allocated[position] = True
+            if not ok:
+                continue
+            locations = sorted({orders[i].location for i in positions})
+            location = group.location or locations[0]
+            if locations != [location]:
+                self.error(
+                    (*apath, k),
+                    "allocation.mixed-locations",
+                    f"prep {k} holds orders fulfilled at {', '.join(locations)}; "
+                    f"all orders of a prep must be at {location}",
+                )
+                continue
+            carrier = self._carrier_for(p, group, location, k)
+            if carrier is None:
+                continue
+            if len(positions) > carrier.max_orders_per_prep:
+                self.error(
+                    (*apath, k),
+                    "allocation.over-capacity",
+                    f"prep {k} holds {len(positions)} orders but {carrier.code} "
+                    f"takes at most {carrier.max_orders_per_prep}",
+                )
+                continue
+            override = group.overrides.get(k)
+            date = override.date if override and override.date else group.date
+            preps.append(
+                PlannedPrep(p, k, location, carrier.code, date, list(positions))
+            )
+        return preps
+
+    def _carrier_for(
+        self, p: int, group: PrepGroup, location: str, k: int
+    ) -> Carrier | None:
+        here: SpecPath = ("collection_preps", p)
+        rule = group.carrier
+        region = self.ref.locations[location].region
+        override = group.overrides.get(k)
+        if override is not None and override.carrier is not None:
+            code, path = override.carrier, (*here, "overrides", k, "carrier")
+        elif rule.fixed is not None:
+            code = rule.fixed
+            path = self.spelled((*here, "carrier", "fixed"), (*here, "carrier"))
+        elif rule.rotate is not None:
+            n = k % len(rule.rotate)
+            code = rule.rotate[n]
+            path = self.spelled((*here, "carrier", "rotate", n), (*here, "carrier", n))
+        elif rule.by_region is not None:
+            if region not in rule.by_region:
+                self.error(
+                    (*here, "carrier", "by_region"),
+                    "allocation.no-carrier-for-region",
+                    f"by_region names no carrier for {region}, the region of "
+                    f"{location}",
+                    hint=f"add `{region}: CARRIER`",
+                )
+                return None
+            code = rule.by_region[region]
+            path = (*here, "carrier", "by_region", region)
+        else:
+            serving = sorted(
+                c.code
+                for c in self.ref.carriers.values()
+                if c.active and region in c.regions
+            )
+            if not serving:
+                self.error(
+                    (*here, "carrier"),
+                    "allocation.no-carrier-for-region",
+                    f"no active carrier serves {region}, the region of {location}",
+                )
+                return None
+            return self.ref.carriers[serving[k % len(serving)]]
+        return self._check_carrier(code, region, location, path)
+
+    def _check_carrier(
+        self, code: str, region: str, location: str, path: SpecPath
+    ) -> Carrier | None:
+        carrier = self.ref.carriers.get(code)
+        if carrier is None:
+            near = suggest(code, self.ref.carriers)
+            self.error(
+                path,
+                "reference.unknown-carrier",
+                f"no carrier {code!r} in the reference data",
+                hint=f"did you mean `{near}`?" if near else None,
+            )
+            return None
+        if not carrier.active:
+            self.error(
+                path,
+                "reference.inactive-carrier",
+                f"carrier {code!r} is not active",
+            )
+            return None
+        if region not in carrier.regions:
+            serving = sorted(
+                c.code
+                for c in self.ref.carriers.values()
+                if c.active and region in c.regions
+            )
+            self.error(
+                path,
+                "allocation.carrier-region",
+                f"carrier {code} does not serve {region}, the region of {location}",
+                hint="carriers serving it: " + ", ".join(serving) if serving else None,
+            )
+            return None
+        return carrier
+
+
+class _LocationOf:
+    """Each customer's fulfilment location, checked once per customer."""
+
+    def __init__(self, planner: _Planner, here: SpecPath) -> None:
+        self.planner = planner
+        self.here = here
+        self.cache: dict[str, str | None] = {}
+
+    def __call__(self, code: str) -> str | None:
+        if code in self.cache:
+            return self.cache[code]
+        ref = self.planner.ref
+        customer = ref.customers[code]
+        location = ref.fulfilment_location(customer)
+        result: str | None = location
+        if location is None:
+            self.planner.error(
+                self.here,
+                "reference.no-location",
+                f"customer {code} has no home location and region "
+                f"{customer.region} has no primary location",
+            )
+            result = None
+        elif location not in ref.locations or not ref.locations[location].active:
+            self.planner.error(
+                self.here,
+                "reference.inactive-location",
+                f"customer {code} is fulfilled at {location}, which is not active",
+            )
+            result = None
+        self.cache[code] = result
+        return result
+
+
+def _fixed(lines: Sequence[Line]) -> OrderLines | None:
+    """The lines as (sku, quantity) when no quantity is a range."""
+    if all(line.quantity.is_fixed for line in lines):
+        return tuple((line.sku, line.quantity.min) for line in lines)
+    return None
+
+
+def _draw_lines(lines: Sequence[Line], rng: RuleRandom, index: int) -> OrderLines:
+    return tuple(
+        (line.sku, rng.between(line.quantity.min, line.quantity.max, 1, index, n))
+        for n, line in enumerate(lines)
+    )

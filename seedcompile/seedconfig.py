@@ -1,0 +1,205 @@
+"""Stage 6: the SeedConfig document, its schema, and the rules it must obey.
+
+`assemble` builds the document from the plan; `check_rules` re-derives every
+rule of a valid SeedConfig from the finished document alone, independently of
+the planner, so a planner bug surfaces as an internal error instead of a
+plausible-looking wrong fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from seedcompile import __version__
+from seedcompile.plan import Plan
+from seedcompile.reference import ReferenceData
+from seedcompile.spec import InventoryPolicy, OrderStatus
+from seedcompile.stock import StockAdjustment
+
+SCHEMA_VERSION = 1
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Meta(_Out):
+    """Where the fixture came from: enough to tell why it is stale."""
+
+    compiler: str
+    spec: str = Field(description="the spec's file name")
+    spec_digest: str
+    reference_digest: str
+    seed: int
+    inventory: InventoryPolicy
+
+
+class OrderLine(_Out):
+    sku: str
+    quantity: int = Field(ge=1)
+
+
+class Order(_Out):
+    ref: str
+    customer: str
+    location: str
+    status: OrderStatus
+    lines: list[OrderLine] = Field(min_length=1)
+
+
+class CollectionPrep(_Out):
+    code: str
+    location: str
+    carrier: str
+    date: dt.date
+    orders: list[str]
+
+
+class StockAdjustmentOut(_Out):
+    location: str
+    part: str
+    quantity: int = Field(ge=1, description="units to add to what is on hand")
+
+
+class SeedConfig(_Out):
+    """A fully expanded fixture for the order-fulfilment database."""
+
+    schema_version: Literal[1]
+    meta: Meta
+    orders: list[Order]
+    collection_preps: list[CollectionPrep]
+    stock_adjustments: list[StockAdjustmentOut]
+
+
+def assemble(
+    plan: Plan,
+    adjustments: Iterable[StockAdjustment],
+    *,
+    spec_name: str,
+    spec_digest: str,
+    reference_digest: str,
+    seed: int,
+    inventory: InventoryPolicy,
+) -> dict[str, Any]:
+    """The SeedConfig as plain data, in its stable order."""
+    refs = [order.ref for order in plan.orders]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "meta": {
+            "compiler": f"seedcompile {__version__}",
+            "spec": spec_name,
+            "spec_digest": spec_digest,
+            "reference_digest": reference_digest,
+            "seed": seed,
+            "inventory": inventory,
+        },
+        "orders": [
+            {
+                "ref": order.ref,
+                "customer": order.customer,
+                "location": order.location,
+                "status": order.status,
+                "lines": [{"sku": sku, "quantity": qty} for sku, qty in order.lines],
+            }
+            for order in plan.orders
+        ],
+        "collection_preps": [
+            {
+                "code": prep.code,
+                "location": prep.location,
+                "carrier": prep.carrier,
+                "date": prep.date.isoformat(),
+                "orders": [refs[i] for i in prep.orders],
+            }
+            for prep in plan.preps
+        ],
+        "stock_adjustments": [
+            {"location": a.location, "part": a.part, "quantity": a.quantity}
+            for a in adjustments
+        ],
+    }
+
+
+def check_rules(
+    config: SeedConfig,
+    reference: ReferenceData,
+    *,
+    taken_codes: set[str],
+) -> list[str]:
+    """Every way `config` breaks a rule of a valid SeedConfig (none: valid)."""
+    broken: list[str] = []
+    broken += _check_orders(config, reference)
+    broken += _check_preps(config, reference, taken_codes)
+    if config.meta.inventory == "check":
+        broken += _check_stock(config, reference)
+    return broken
+
+
+def _check_orders(config: SeedConfig, ref: ReferenceData) -> list[str]:
+    broken = []
+    seen: set[str] = set()
+    for order in config.orders:
+        if order.ref in seen:
+            broken.append(f"order ref {order.ref} appears twice")
+        seen.add(order.ref)
+        customer = ref.customers.get(order.customer)
+        if customer is None or not customer.active:
+            broken.append(f"order {order.ref}: customer {order.customer} not active")
+        elif ref.fulfilment_location(customer) != order.location:
+            broken.append(f"order {order.ref}: not at its customer's location")
+        location = ref.locations.get(order.location)
+        if location is None or not location.active:
+            broken.append(f"order {order.ref}: location {order.location} not active")
+        for line in order.lines:
+            variant = ref.variants.get(line.sku)
+            if variant is None or not variant.active:
+                broken.append(f"order {order.ref}: SKU {line.sku} not active")
+    return broken
+
+
+def _check_preps(
+    config: SeedConfig, ref: ReferenceData, taken_codes: set[str]
+) -> list[str]:
+    broken = []
+    location_of = {order.ref: order.location for order in config.orders}
+    in_prep: dict[str, str] = {}
+    codes: set[str] = set()
+    for prep in config.collection_preps:
+        if prep.code in codes:
+            broken.append(f"prep code {prep.code} appears twice")
+        if prep.code in taken_codes:
+            broken.append(f"prep code {prep.code} exists in the reference data")
+        codes.add(prep.code)
+        carrier = ref.carriers.get(prep.carrier)
+        location = ref.locations.get(prep.location)
+        if carrier is None or not carrier.active:
+            broken.append(f"prep {prep.code}: carrier {prep.carrier} not active")
+        elif location is None or location.region not in carrier.regions:
+            broken.append(f"prep {prep.code}: carrier does not serve its region")
+        elif len(prep.orders) > carrier.max_orders_per_prep:
+            broken.append(f"prep {prep.code}: over its carrier's capacity")
+        for order_ref in prep.orders:
+            if order_ref in in_prep:
+                broken.append(f"order {order_ref} is in two preps")
+            in_prep[order_ref] = prep.code
+            if location_of.get(order_ref) != prep.location:
+                broken.append(f"prep {prep.code}: order {order_ref} is elsewhere")
+    return broken
+
+
+def _check_stock(config: SeedConfig, ref: ReferenceData) -> list[str]:
+    demand: dict[tuple[str, str], int] = defaultdict(int)
+    for order in config.orders:
+        for line in order.lines:
+            for part, per_unit in ref.bill_of_materials.get(line.sku, ()):
+                demand[(order.location, part)] += line.quantity * per_unit
+    return [
+        f"demand for {part} at {location} exceeds what is available"
+        for (location, part), units in sorted(demand.items())
+        if units > ref.available.get((location, part), 0)
+    ]
