@@ -26,7 +26,7 @@ from seedcompile.emit import render
 from seedcompile.errors import Diagnostic, InternalError, SourcePosition
 from seedcompile.plan import plan
 from seedcompile.reference import find_taken_codes, prefetch, request_for
-from seedcompile.seedconfig import SeedConfig, assemble, check_rules
+from seedcompile.seedconfig import assemble, check_rules, validate_document
 from seedcompile.stock import settle_stock
 
 log = logging.getLogger("seedcompile.compiler")
@@ -112,7 +112,9 @@ async def compile_spec(
             seed=spec.seed,
             inventory=spec.inventory,
         )
-        config = SeedConfig.model_validate(data)
+        document = render(data)
+        del data  # the validated copy below is what is checked and written
+        config = validate_document(document)
         broken = check_rules(config, reference, taken_codes=taken)
         if broken:
             raise InternalError(
@@ -124,8 +126,6 @@ async def compile_spec(
                 )
                 for rule in broken[:20]
             )
-    with watch.stage("render"):
-        document = render(data)
 
     return CompileResult(
         document=document,

@@ -18,7 +18,7 @@ from seedcompile.checks import LoadedSpec
 from seedcompile.diagnose import suggest
 from seedcompile.errors import Diagnostic, ReferenceDataError
 from seedcompile.load import SpecPath
-from seedcompile.randomness import RuleRandom
+from seedcompile.randomness import Draws, RuleRandom
 from seedcompile.reference import Carrier, ReferenceData
 from seedcompile.spec import Line, OrderGroup, PrepGroup
 
@@ -74,6 +74,7 @@ class _Planner:
         self.problems: list[Diagnostic] = []
         self._reported: set[tuple[SpecPath, str]] = set()
         self._checked_skus: set[tuple[SpecPath, str]] = set()
+        self._serving_cache: dict[str, list[str]] = {}
 
     # -- reporting ---------------------------------------------------------
 
@@ -114,16 +115,18 @@ class _Planner:
         excluded = set(group.exclude)
         fixed_lines = _fixed(base_lines)
         location_of = self._location_cache(here)
+        random_pick = group.pick == "random"
 
         orders: list[PlannedOrder] = []
         for index in range(group.count):
             if index in excluded:
                 continue
             override = group.overrides.get(index)
+            draws = rng.stream(index)
             customer = pool[index % len(pool)]
-            if group.pick == "random":
-                customer = pool[rng.draw(len(pool), 0, index)]
-            lines = fixed_lines or _draw_lines(base_lines, rng, index)
+            if random_pick:
+                customer = pool[draws.draw(len(pool))]
+            lines = fixed_lines or _draw_lines(base_lines, draws)
             order_status = status
             if override is not None:
                 opath = (*here, "overrides", index)
@@ -134,7 +137,7 @@ class _Planner:
                 if override.lines is not None:
                     self._check_lines(override.lines, (*opath, "lines"))
                     lines = _fixed(override.lines) or _draw_lines(
-                        override.lines, rng, index
+                        override.lines, rng.stream(index, 1)
                     )
                 order_status = override.status or order_status
             location = location_of(customer)
@@ -456,11 +459,7 @@ class _Planner:
             code = rule.by_region[region]
             path = (*here, "carrier", "by_region", region)
         else:
-            serving = sorted(
-                c.code
-                for c in self.ref.carriers.values()
-                if c.active and region in c.regions
-            )
+            serving = self._serving(region)
             if not serving:
                 self.error(
                     (*here, "carrier"),
@@ -470,6 +469,16 @@ class _Planner:
                 return None
             return self.ref.carriers[serving[k % len(serving)]]
         return self._check_carrier(code, region, location, path)
+
+    def _serving(self, region: str) -> list[str]:
+        """Codes of the active carriers that serve `region`, in code order."""
+        if region not in self._serving_cache:
+            self._serving_cache[region] = sorted(
+                c.code
+                for c in self.ref.carriers.values()
+                if c.active and region in c.regions
+            )
+        return self._serving_cache[region]
 
     def _check_carrier(
         self, code: str, region: str, location: str, path: SpecPath
@@ -492,11 +501,7 @@ class _Planner:
             )
             return None
         if region not in carrier.regions:
-            serving = sorted(
-                c.code
-                for c in self.ref.carriers.values()
-                if c.active and region in c.regions
-            )
+            serving = self._serving(region)
             self.error(
                 path,
                 "allocation.carrier-region",
@@ -548,8 +553,9 @@ def _fixed(lines: Sequence[Line]) -> OrderLines | None:
     return None
 
 
-def _draw_lines(lines: Sequence[Line], rng: RuleRandom, index: int) -> OrderLines:
+def _draw_lines(lines: Sequence[Line], draws: Draws) -> OrderLines:
+    """Quantities drawn in line order, after the customer's draw if any."""
     return tuple(
-        (line.sku, rng.between(line.quantity.min, line.quantity.max, 1, index, n))
-        for n, line in enumerate(lines)
+        (line.sku, draws.between(line.quantity.min, line.quantity.max))
+        for line in lines
     )

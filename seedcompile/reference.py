@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -289,11 +289,12 @@ async def _customers(f: _Fetcher, request: ReferenceRequest) -> dict[str, Custom
         .where(sa.or_(*wanted))
         .order_by(c.c.code),
     )
+    # Plain tuples: attribute access on 200,000 rows costs a visible fraction
+    # of a large compile.
+    records = cast(Sequence[tuple[str, str, str | None, bool]], rows)
     return {
-        row.code: Customer(
-            row.code, row.region_code, row.home_location_code, row.active
-        )
-        for row in rows
+        code: Customer(code, region, home, active)
+        for code, region, home, active in records
     }
 
 

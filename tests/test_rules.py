@@ -1,0 +1,370 @@
+"""Every rule of a valid SeedConfig, each fed an input that breaks it."""
+
+from __future__ import annotations
+
+import textwrap
+
+import anyio
+import pytest
+
+from seedcompile.errors import ReferenceDataError
+from seedcompile.seedconfig import SEEDCONFIG, check_rules
+from tests.support import build_demo, compile_text, loaded_from_text
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("rules") / "demo.db"
+    return build_demo(f"sqlite:///{path}")
+
+
+def spec(body: str) -> str:
+    return "version: 1\n" + textwrap.dedent(body)
+
+
+def failure(text: str, url: str) -> ReferenceDataError:
+    with pytest.raises(ReferenceDataError) as caught:
+        compile_text(text, url)
+    return caught.value
+
+
+ORDERS = """
+orders:
+  - name: eu
+    count: {count}
+    customers: {{region: EU-WEST}}
+    lines: [{{sku: {sku}}}]
+"""
+
+
+def orders(count: int = 4, sku: str = "TSHIRT-RED-M") -> str:
+    return ORDERS.format(count=count, sku=sku)
+
+
+def test_unknown_sku_is_refused_where_the_spec_names_it(demo: str) -> None:
+    error = failure(spec(orders(sku="TSHRT-RED-M")), demo)
+    [problem] = error.diagnostics
+    assert problem.code == "reference.unknown-sku"
+    assert "TSHRT-RED-M" in problem.message
+    assert (problem.position.line, problem.position.path) == (
+        7,
+        "orders[0].lines[0].sku",
+    )
+
+
+def test_inactive_sku_is_refused(demo: str) -> None:
+    [problem] = failure(spec(orders(sku="TSHIRT-GREEN-M")), demo).diagnostics
+    assert problem.code == "reference.inactive-sku"
+    assert problem.message == "SKU 'TSHIRT-GREEN-M' is not active"
+
+
+def test_unknown_and_inactive_customers_are_all_reported(demo: str) -> None:
+    text = spec(
+        """
+        orders:
+          - name: few
+            count: 2
+            customers: [C-000017, C-999999]
+            lines: [{sku: MUG-WHITE}]
+        """
+    )
+    problems = failure(text, demo).diagnostics
+    assert [(p.code, p.position.path) for p in problems] == [
+        ("reference.inactive-customer", "orders[0].customers[0]"),
+        ("reference.unknown-customer", "orders[0].customers[1]"),
+    ]
+    assert problems[0].message == "customer 'C-000017' is not active"
+
+
+def test_inactive_carrier_is_refused(demo: str) -> None:
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    location: NYC1
+    carrier: PONYEXP
+    date: 2026-12-10
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "reference.inactive-carrier"
+    assert problem.position.path == "collection_preps[0].carrier"
+
+
+def test_inactive_location_is_refused(demo: str) -> None:
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    location: DUB1
+    carrier: DHL
+    date: 2026-12-10
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "reference.inactive-location"
+    assert problem.message == "location 'DUB1' is not active"
+
+
+def test_carrier_must_serve_the_region_of_the_location(demo: str) -> None:
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    carrier: FEDEX
+    date: 2026-12-10
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "allocation.carrier-region"
+    assert problem.message == (
+        "carrier FEDEX does not serve EU-WEST, the region of LON1"
+    )
+    assert problem.hint == "carriers serving it: DHL, DPD, ROYALMAIL, UPS"
+
+
+def test_a_prep_holds_no_more_orders_than_its_carrier_takes(demo: str) -> None:
+    text = spec(
+        orders(count=60)
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    location: LON1
+    carrier: ROYALMAIL
+    date: 2026-12-10
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "allocation.over-capacity"
+    # 60 orders, of which those of customers without a home location are at
+    # LON1: 40 of them, over ROYALMAIL's 25.
+    assert problem.message == (
+        "prep 0 of 'p' at LON1 would hold 40 orders but ROYALMAIL takes at most 25"
+    )
+
+
+def test_fill_reports_the_total_capacity(demo: str) -> None:
+    text = spec(
+        orders(count=60)
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    location: LON1
+    carrier: ROYALMAIL
+    date: 2026-12-10
+    allocate: fill
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.message == (
+        "40 orders at LON1 but the 1 preps of 'p' take at most 25"
+    )
+
+
+def test_an_order_belongs_to_at_most_one_prep(demo: str) -> None:
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    carrier: DHL
+    date: 2026-12-10
+    allocate: {explicit: [[0, 1], [1]]}
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "allocation.order-twice"
+    assert problem.position.path == "collection_preps[0].allocate.explicit[1][0]"
+    assert problem.message.startswith("order 1 (eu-0001) is already")
+
+
+def test_all_orders_of_a_prep_share_its_location(demo: str) -> None:
+    # Orders 0 and 2 are C-000001 (LON1) and C-000009 (home MAN1).
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    carrier: DHL
+    date: 2026-12-10
+    allocate: {explicit: [[0, 2]]}
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "allocation.mixed-locations"
+    assert "LON1, MAN1" in problem.message
+
+
+def test_new_codes_number_on_from_existing_ones(demo: str) -> None:
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    count: 2
+    location: LON1
+    carrier: DHL
+    date: 2026-12-10
+"""
+    )
+    codes = [p["code"] for p in compile_text(text, demo)["collection_preps"]]
+    assert codes == ["LON1-DHL-20261210-0004", "LON1-DHL-20261210-0005"]
+
+
+def test_stock_shortage_lists_location_part_and_orders(demo: str) -> None:
+    # MAN1 has 5 grey hoodie L blanks, 2 reserved. The active EU-WEST
+    # customers are C-000001, 5, 9, 13, 21, 25, 29, 33 (17 is inactive); 9, 21
+    # and 33 live at MAN1, and each of their orders asks for 2 hoodies.
+    text = spec(
+        """
+        orders:
+          - name: hoodies
+            count: 8
+            customers: {region: EU-WEST}
+            lines: [{sku: HOODIE-GREY-L, quantity: 2}]
+        """
+    )
+    [problem] = failure(text, demo).diagnostics
+    assert problem.code == "stock.shortage"
+    assert problem.message == (
+        "not enough BLANK-HOODIE-GREY-L at MAN1: the orders need 6, 3 available; "
+        "needed by hoodies-0002, hoodies-0004, hoodies-0007"
+    )
+    assert problem.position.path == "orders[0]"
+
+
+def test_every_shortage_is_listed_in_one_error(demo: str) -> None:
+    text = spec(
+        """
+        orders:
+          - name: mugs
+            count: 12
+            customers: {region: EU-CENTRAL}
+            lines: [{sku: MUG-BLACK}, {sku: HOODIE-GREY-L, quantity: 2000}]
+        """
+    )
+    problems = failure(text, demo).diagnostics
+    short = sorted(p.message.split(":")[0] for p in problems)
+    assert short == [
+        "not enough BLANK-HOODIE-GREY-L at FRA1",
+        "not enough BLANK-HOODIE-GREY-L at WAW1",
+        "not enough BLANK-MUG-BLACK at WAW1",
+        "not enough BOX-LARGE at FRA1",
+        "not enough BOX-LARGE at WAW1",
+        "not enough INK-CMYK at FRA1",
+    ]
+
+
+def test_ensure_emits_the_adjustments_instead(demo: str) -> None:
+    text = spec(
+        """
+        inventory: ensure
+        orders:
+          - name: hoodies
+            count: 8
+            customers: {region: EU-WEST}
+            lines: [{sku: HOODIE-GREY-L, quantity: 2}]
+        """
+    )
+    assert compile_text(text, demo)["stock_adjustments"] == [
+        {"location": "MAN1", "part": "BLANK-HOODIE-GREY-L", "quantity": 3}
+    ]
+
+
+# -- the independent check of a finished SeedConfig ---------------------------
+
+
+@pytest.fixture(scope="module")
+def good(demo: str) -> tuple[dict[str, object], object]:
+    from seedcompile.database import DatabaseSettings, create_engine, read_snapshot
+    from seedcompile.reference import prefetch, request_for
+
+    text = spec(
+        orders()
+        + """
+collection_preps:
+  - name: p
+    count: 1
+    carrier: DHL
+    date: 2026-12-10
+"""
+    )
+    loaded = loaded_from_text(text)
+
+    async def fetch() -> object:
+        engine = create_engine(DatabaseSettings(url=demo))
+        async with read_snapshot(engine) as conn:
+            reference = await prefetch(conn, request_for(loaded.spec))
+        await engine.dispose()
+        return reference
+
+    return compile_text(text, demo), anyio.run(fetch)
+
+
+def broken_rules(config: dict[str, object], reference: object) -> list[str]:
+    return check_rules(
+        SEEDCONFIG.validate_python(config),
+        reference,  # type: ignore[arg-type]
+        taken_codes={"LON1-DHL-20261210-0001"},
+    )
+
+
+def test_a_compiled_config_breaks_no_rule(good: tuple[dict, object]) -> None:
+    config, reference = good
+    assert broken_rules(config, reference) == []
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (
+            lambda c: c["orders"][0].update(customer="C-000017"),
+            "order eu-0000: customer C-000017 not active",
+        ),
+        (
+            lambda c: c["orders"][0]["lines"][0].update(sku="TSHIRT-GREEN-M"),
+            "order eu-0000: SKU TSHIRT-GREEN-M not active",
+        ),
+        (
+            lambda c: c["collection_preps"].append(dict(c["collection_preps"][0])),
+            "prep code LON1-DHL-20261210-0004 appears twice",
+        ),
+        (
+            lambda c: c["collection_preps"][0].update(code="LON1-DHL-20261210-0001"),
+            "prep code LON1-DHL-20261210-0001 exists in the reference data",
+        ),
+        (
+            lambda c: c["collection_preps"][0].update(carrier="FEDEX"),
+            "prep LON1-DHL-20261210-0004: carrier does not serve its region",
+        ),
+        (
+            lambda c: c["collection_preps"][0]["orders"].append("eu-0002"),
+            "prep LON1-DHL-20261210-0004: order eu-0002 is elsewhere",
+        ),
+        (
+            lambda c: c["collection_preps"][0]["orders"].extend(["x"] * 60),
+            "prep LON1-DHL-20261210-0004: over its carrier's capacity",
+        ),
+        (
+            lambda c: c["orders"][0]["lines"][0].update(quantity=5000),
+            "demand for BLANK-TEE-RED-M at LON1 exceeds what is available",
+        ),
+    ],
+)
+def test_check_rules_catches_a_broken_config(
+    good: tuple[dict, object], tamper: object, expected: str
+) -> None:
+    import copy
+
+    config, reference = good
+    config = copy.deepcopy(config)
+    tamper(config)  # type: ignore[operator]
+    assert expected in broken_rules(config, reference)
