@@ -214,6 +214,14 @@ def compile_command(
     timings: Annotated[
         bool, typer.Option("--timings", help="Print the time each stage took.")
     ] = False,
+    timings_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--timings-json",
+            help="Write stage timings, queries and rows as JSON to this file.",
+            show_default=False,
+        ),
+    ] = None,
     error_format: ErrorFormatOption = ErrorFormat.human,
 ) -> None:
     """Compile a spec into a SeedConfig JSON document."""
@@ -245,6 +253,8 @@ def compile_command(
         )
         if timings:
             _print_timings(result)
+        if timings_json is not None:
+            _write_timings(timings_json, result, elapsed)
 
     _guarded(run)
 
@@ -262,6 +272,30 @@ async def _compile(loaded: LoadedSpec, settings: DatabaseSettings) -> CompileRes
         await engine.dispose()
 
 
+def _write_timings(path: Path, result: CompileResult, elapsed: float) -> None:
+    import json
+
+    from seedcompile.emit import write_atomic
+
+    record = {
+        "seconds": elapsed,
+        "orders": result.orders,
+        "preps": result.preps,
+        "queries": result.queries,
+        "output_bytes": len(result.document),
+        "stages": [
+            {
+                "stage": t.stage,
+                "seconds": t.seconds,
+                "queries": t.queries,
+                "rows": t.rows,
+            }
+            for t in result.timings
+        ],
+    }
+    write_atomic(path, json.dumps(record, indent=2).encode() + b"\n")
+
+
 def _print_timings(result: CompileResult) -> None:
     from rich.table import Table
 
@@ -269,8 +303,14 @@ def _print_timings(result: CompileResult) -> None:
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("queries", justify="right")
+    table.add_column("rows", justify="right")
     for timing in result.timings:
-        table.add_row(timing.stage, f"{timing.seconds:.3f}", str(timing.queries))
+        table.add_row(
+            timing.stage,
+            f"{timing.seconds:.3f}",
+            str(timing.queries),
+            str(timing.rows),
+        )
     state.console.print(table)
 
 

@@ -37,6 +37,7 @@ class StageTiming:
     stage: str
     seconds: float
     queries: int = 0
+    rows: int = 0
 
 
 @dataclass(slots=True)
@@ -56,17 +57,17 @@ class _Stopwatch:
         self.timings: list[StageTiming] = []
 
     @contextmanager
-    def stage(self, name: str, queries: int = 0) -> Iterator[None]:
+    def stage(self, name: str, queries: int = 0, rows: int = 0) -> Iterator[None]:
         started = time.perf_counter()
         yield
         elapsed = time.perf_counter() - started
-        self.timings.append(StageTiming(name, elapsed, queries))
+        self.timings.append(StageTiming(name, elapsed, queries, rows))
         log.debug("stage %s took %.3f s", name, elapsed)
 
-    def count_queries(self, queries: int) -> None:
-        """Record the queries the last stage sent."""
+    def count_queries(self, queries: int, rows: int) -> None:
+        """Record the queries the last stage sent and the rows they fetched."""
         last = self.timings[-1]
-        self.timings[-1] = StageTiming(last.stage, last.seconds, queries)
+        self.timings[-1] = StageTiming(last.stage, last.seconds, queries, rows)
 
 
 async def compile_spec(
@@ -84,10 +85,10 @@ async def compile_spec(
         async with read_snapshot(engine) as conn:
             with watch.stage("prefetch"):
                 reference = await prefetch(conn, request_for(spec))
-            watch.count_queries(reference.queries)
+            watch.count_queries(reference.queries, reference.rows_fetched)
             with watch.stage("plan"):
                 planned = plan(loaded, reference)
-            with watch.stage("codes", queries=1):
+            with watch.stage("codes"):
                 await assign_codes(
                     planned.preps,
                     reference.highest_prep_number,
@@ -97,6 +98,7 @@ async def compile_spec(
                 taken = await find_taken_codes(
                     conn, (prep.code for prep in planned.preps)
                 )
+            watch.count_queries(1, len(taken))
 
     with watch.stage("stock"):
         adjustments = settle_stock(

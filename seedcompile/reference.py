@@ -88,6 +88,7 @@ class ReferenceData:
     highest_prep_number: dict[PrepGroupKey, int]
     digest: str
     queries: int = 0
+    rows_fetched: int = 0
 
     primary_locations: dict[str, str] = field(default_factory=dict)
 
@@ -154,11 +155,13 @@ class _Fetcher:
         self.dialect = conn.dialect.name
         self.digest = hashlib.sha256()
         self.queries = 0
+        self.rows_fetched = 0
 
     async def rows(self, name: str, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
         result = await self.conn.execute(stmt)
         rows: Sequence[sa.Row[Any]] = result.all()
         self.queries += 1
+        self.rows_fetched += len(rows)
         self.digest.update(f"\x1e{name}\x1e".encode())
         for row in rows:
             self.digest.update("\x1f".join(map(str, row)).encode())
@@ -250,6 +253,7 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
         highest_prep_number=highest,
         digest="sha256:" + f.digest.hexdigest(),
         queries=f.queries,
+        rows_fetched=f.rows_fetched,
     )
 
 
