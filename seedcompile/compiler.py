@@ -1,31 +1,44 @@
-"""The compile, stage by stage: spec in, SeedConfig bytes out.
+"""The compile, stage by stage: specs in, SeedConfig bytes out.
 
     load and check (no database)  ->  prefetch (one snapshot)  ->  plan
     ->  prep codes  ->  stock  ->  assemble, validate, render
 
 This module only sequences the stages and times them; each stage lives in a
-module of its own. The command line is a thin layer over `compile_spec`.
+module of its own. A tree of specs shares one prefetch: the union of what
+every spec asks for, read in the same fixed number of queries from one
+snapshot, after which each spec is planned against its own subset of the
+rows. The command line is a thin layer over `compile_specs`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seedcompile.checks import LoadedSpec
 from seedcompile.codes import assign_codes
 from seedcompile.database import database_errors, read_snapshot
 from seedcompile.emit import render
-from seedcompile.errors import Diagnostic, InternalError, SourcePosition
-from seedcompile.plan import plan
-from seedcompile.reference import find_taken_codes, prefetch, request_for
+from seedcompile.errors import (
+    Diagnostic,
+    InternalError,
+    SeedcompileError,
+    SourcePosition,
+)
+from seedcompile.plan import Plan, plan
+from seedcompile.reference import (
+    ReferenceData,
+    ReferenceRequest,
+    find_taken_codes,
+    prefetch,
+    request_for,
+)
 from seedcompile.seedconfig import assemble, check_rules, validate_document
 from seedcompile.stock import settle_stock
 
@@ -50,6 +63,7 @@ class CompileResult:
     adjustments: int
     queries: int
     timings: list[StageTiming] = field(default_factory=list)
+    plan: Plan | None = None
 
 
 class _Stopwatch:
@@ -57,11 +71,11 @@ class _Stopwatch:
         self.timings: list[StageTiming] = []
 
     @contextmanager
-    def stage(self, name: str, queries: int = 0, rows: int = 0) -> Iterator[None]:
+    def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         yield
         elapsed = time.perf_counter() - started
-        self.timings.append(StageTiming(name, elapsed, queries, rows))
+        self.timings.append(StageTiming(name, elapsed))
         log.debug("stage %s took %.3f s", name, elapsed)
 
     def count_queries(self, queries: int, rows: int) -> None:
@@ -70,36 +84,100 @@ class _Stopwatch:
         self.timings[-1] = StageTiming(last.stage, last.seconds, queries, rows)
 
 
+@dataclass(slots=True)
+class _Job:
+    loaded: LoadedSpec
+    request: ReferenceRequest
+    watch: _Stopwatch = field(default_factory=_Stopwatch)
+    reference: ReferenceData | None = None
+    plan: Plan | None = None
+    outcome: CompileResult | SeedcompileError | None = None
+
+
 async def compile_spec(
-    loaded: LoadedSpec,
+    loaded: LoadedSpec, engine: AsyncEngine, *, max_connections: int
+) -> CompileResult:
+    """Compile one checked spec against the reference database."""
+    [outcome] = await compile_specs([loaded], engine, max_connections=max_connections)
+    if isinstance(outcome, SeedcompileError):
+        raise outcome
+    return outcome
+
+
+async def compile_specs(
+    specs: Sequence[LoadedSpec],
     engine: AsyncEngine,
     *,
     max_connections: int,
-) -> CompileResult:
-    """Compile one checked spec against the reference database."""
-    spec = loaded.spec
-    watch = _Stopwatch()
-    url: sa.URL = engine.url
+    keep_plan: bool = False,
+) -> list[CompileResult | SeedcompileError]:
+    """Compile several specs from one snapshot; one outcome per spec, in order.
 
-    with database_errors(url):
+    A spec that does not fit the reference data gives its error as its
+    outcome and the others go on; a database failure fails them all (raised).
+    """
+    jobs = [_Job(loaded, request_for(loaded.spec)) for loaded in specs]
+    union = ReferenceRequest()
+    for job in jobs:
+        union.update(job.request)
+
+    shared = _Stopwatch()
+    with database_errors(engine.url):
         async with read_snapshot(engine) as conn:
-            with watch.stage("prefetch"):
-                reference = await prefetch(conn, request_for(spec))
-            watch.count_queries(reference.queries, reference.rows_fetched)
-            with watch.stage("plan"):
-                planned = plan(loaded, reference)
-            with watch.stage("codes"):
-                await assign_codes(
-                    planned.preps,
-                    reference.highest_prep_number,
-                    limit=max_connections,
-                    file=loaded.file,
+            with shared.stage("prefetch"):
+                reference = await prefetch(conn, union)
+            shared.count_queries(reference.queries, reference.rows_fetched)
+            for job in jobs:
+                await _plan_job(
+                    job, reference, single=len(jobs) == 1, limit=max_connections
                 )
-                taken = await find_taken_codes(
-                    conn, (prep.code for prep in planned.preps)
-                )
-            watch.count_queries(1, len(taken))
+            with shared.stage("codes"):
+                codes = [
+                    prep.code for job in jobs if job.plan for prep in job.plan.preps
+                ]
+                taken = await find_taken_codes(conn, codes)
+            shared.count_queries(1, len(taken))
 
+    outcomes: list[CompileResult | SeedcompileError] = []
+    for job in jobs:
+        if job.outcome is None:
+            try:
+                job.outcome = _finish(job, taken, shared, keep_plan=keep_plan)
+            except SeedcompileError as exc:
+                job.outcome = exc
+        assert job.outcome is not None
+        outcomes.append(job.outcome)
+    return outcomes
+
+
+async def _plan_job(
+    job: _Job, reference: ReferenceData, *, single: bool, limit: int
+) -> None:
+    loaded = job.loaded
+    try:
+        with job.watch.stage("plan"):
+            job.reference = reference if single else reference.subset(job.request)
+            job.plan = plan(loaded, job.reference)
+        with job.watch.stage("codes"):
+            await assign_codes(
+                job.plan.preps,
+                job.reference.highest_prep_number,
+                limit=limit,
+                file=loaded.file,
+            )
+    except SeedcompileError as exc:
+        job.outcome = exc
+        job.plan = None
+
+
+def _finish(
+    job: _Job, taken: set[str], shared: _Stopwatch, *, keep_plan: bool
+) -> CompileResult:
+    loaded, planned, reference = job.loaded, job.plan, job.reference
+    assert planned is not None
+    assert reference is not None
+    spec = loaded.spec
+    watch = job.watch
     with watch.stage("stock"):
         adjustments = settle_stock(
             planned.orders, reference, policy=spec.inventory, source=loaded.source
@@ -128,12 +206,30 @@ async def compile_spec(
                 )
                 for rule in broken[:20]
             )
-
+    timings = _merge(shared.timings, watch.timings)
     return CompileResult(
         document=document,
         orders=len(planned.orders),
         preps=len(planned.preps),
         adjustments=len(adjustments),
-        queries=reference.queries + 1,
-        timings=watch.timings,
+        queries=sum(t.queries for t in timings),
+        timings=timings,
+        plan=planned if keep_plan else None,
     )
+
+
+def _merge(shared: list[StageTiming], own: list[StageTiming]) -> list[StageTiming]:
+    """The stages in running order, shared database work folded in."""
+    by_stage: dict[str, StageTiming] = {}
+    for timing in [*shared[:1], *own, *shared[1:]]:
+        seen = by_stage.get(timing.stage)
+        if seen is None:
+            by_stage[timing.stage] = timing
+        else:
+            by_stage[timing.stage] = StageTiming(
+                timing.stage,
+                seen.seconds + timing.seconds,
+                seen.queries + timing.queries,
+                seen.rows + timing.rows,
+            )
+    return list(by_stage.values())

@@ -70,6 +70,15 @@ class ReferenceRequest:
     prep_locations: set[str] = field(default_factory=set)
     prep_dates: set[dt.date] = field(default_factory=set)
 
+    def update(self, other: ReferenceRequest) -> None:
+        """Add every key `other` asks for."""
+        self.customer_codes |= other.customer_codes
+        self.customer_regions |= other.customer_regions
+        self.all_customers |= other.all_customers
+        self.skus |= other.skus
+        self.prep_locations |= other.prep_locations
+        self.prep_dates |= other.prep_dates
+
 
 @dataclass(slots=True)
 class ReferenceData:
@@ -86,7 +95,7 @@ class ReferenceData:
     available: dict[tuple[str, str], int]
     # (location, carrier, date) -> highest prep number that exists already
     highest_prep_number: dict[PrepGroupKey, int]
-    digest: str
+    digest: str = ""
     queries: int = 0
     rows_fetched: int = 0
 
@@ -100,6 +109,53 @@ class ReferenceData:
         if customer.home_location is not None:
             return customer.home_location
         return self.primary_locations.get(customer.region)
+
+    def subset(self, request: ReferenceRequest) -> ReferenceData:
+        """Only the rows `request` needs, with their own digest.
+
+        A tree of specs is prefetched once, for all of them; each spec's
+        fixture then records the digest of the rows it relies on alone, so an
+        edit to one spec never makes another look stale.
+        """
+        customers = {
+            code: customer
+            for code, customer in self.customers.items()
+            if code in request.customer_codes
+            or (
+                customer.active
+                and (
+                    request.all_customers or customer.region in request.customer_regions
+                )
+            )
+        }
+        skus = request.skus
+        bill = {
+            sku: parts for sku, parts in self.bill_of_materials.items() if sku in skus
+        }
+        scope = _location_scope(request, customers, self.locations)
+        parts = {part for entries in bill.values() for part, _ in entries}
+        part = ReferenceData(
+            regions=self.regions,
+            locations=self.locations,
+            carriers=self.carriers,
+            customers=customers,
+            variants={k: v for k, v in self.variants.items() if k in skus},
+            bill_of_materials=bill,
+            available={
+                key: units
+                for key, units in self.available.items()
+                if key[0] in scope and key[1] in parts
+            },
+            highest_prep_number={
+                key: number
+                for key, number in self.highest_prep_number.items()
+                if key[0] in scope and key[2] in request.prep_dates
+            },
+            queries=self.queries,
+            rows_fetched=self.rows_fetched,
+        )
+        part.digest = digest_reference(part)
+        return part
 
     def active_customers_in(self, regions: Iterable[str] | None) -> list[str]:
         """Codes of active customers of the regions (all regions for None), sorted."""
@@ -147,13 +203,56 @@ def request_for(spec: Spec) -> ReferenceRequest:
     return request
 
 
+def digest_reference(ref: ReferenceData) -> str:
+    """SHA-256 over every reference row `ref` holds, in a canonical order."""
+    digest = hashlib.sha256()
+
+    def table(name: str, rows: Iterable[tuple[object, ...]]) -> None:
+        digest.update(f"\x1e{name}\x1e".encode())
+        # Every table's leading fields are unique, so tuples compare without
+        # ever reaching a None or a bool.
+        for row in sorted(rows):
+            digest.update("\x1f".join(map(str, row)).encode() + b"\x1d")
+
+    table("region", ((code,) for code in ref.regions))
+    table(
+        "location",
+        ((x.code, x.region, x.active, x.is_primary) for x in ref.locations.values()),
+    )
+    table(
+        "carrier",
+        (
+            (x.code, x.active, x.max_orders_per_prep, *sorted(x.regions))
+            for x in ref.carriers.values()
+        ),
+    )
+    table(
+        "customer",
+        ((x.code, x.region, x.home_location, x.active) for x in ref.customers.values()),
+    )
+    table("variant", ((x.sku, x.active) for x in ref.variants.values()))
+    table(
+        "variant_part",
+        (
+            (sku, part, units)
+            for sku, parts in ref.bill_of_materials.items()
+            for part, units in parts
+        ),
+    )
+    table("inventory", ((*key, units) for key, units in ref.available.items()))
+    table(
+        "collection_prep",
+        ((*key, number) for key, number in ref.highest_prep_number.items()),
+    )
+    return "sha256:" + digest.hexdigest()
+
+
 class _Fetcher:
-    """Runs the prefetch queries on one connection and digests what it reads."""
+    """Runs the prefetch queries on one connection and counts what they read."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
-        self.digest = hashlib.sha256()
         self.queries = 0
         self.rows_fetched = 0
 
@@ -162,10 +261,6 @@ class _Fetcher:
         rows: Sequence[sa.Row[Any]] = result.all()
         self.queries += 1
         self.rows_fetched += len(rows)
-        self.digest.update(f"\x1e{name}\x1e".encode())
-        for row in rows:
-            self.digest.update("\x1f".join(map(str, row)).encode())
-            self.digest.update(b"\x1d")
         log.debug("fetched %d %s rows", len(rows), name)
         return rows
 
@@ -242,7 +337,7 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
         len(available),
         f.queries,
     )
-    return ReferenceData(
+    reference = ReferenceData(
         regions=regions,
         locations=locations,
         carriers=carriers,
@@ -251,10 +346,11 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
         bill_of_materials=dict(bill),
         available=available,
         highest_prep_number=highest,
-        digest="sha256:" + f.digest.hexdigest(),
         queries=f.queries,
         rows_fetched=f.rows_fetched,
     )
+    reference.digest = digest_reference(reference)
+    return reference
 
 
 async def _carriers(f: _Fetcher) -> dict[str, Carrier]:
