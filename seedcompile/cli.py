@@ -7,10 +7,11 @@ SQLAlchemy and the database drivers it never uses.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -19,6 +20,9 @@ from rich.console import Console
 
 from seedcompile import __version__
 from seedcompile.errors import (
+    EXIT_INTERNAL,
+    EXIT_INVALID,
+    EXIT_OK,
     Diagnostic,
     SeedcompileError,
     SourcePosition,
@@ -26,11 +30,10 @@ from seedcompile.errors import (
 from seedcompile.report import ErrorFormat, report
 
 if TYPE_CHECKING:
-    from seedcompile.checks import LoadedSpec
+    from seedcompile.batch import SpecRun
     from seedcompile.compiler import CompileResult
     from seedcompile.database import DatabaseSettings
 
-EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
@@ -72,6 +75,10 @@ ErrorFormatOption = Annotated[
         "--error-format", help="How errors are printed.", case_sensitive=False
     ),
 ]
+DebugOption = Annotated[
+    bool,
+    typer.Option("--debug", help="Log everything; tracebacks on errors."),
+]
 
 
 def _version(value: bool) -> None:
@@ -101,13 +108,28 @@ def main_options(
     """Compile declarative YAML specs into validated SeedConfig fixtures."""
     state.debug = debug
     state.quiet = quiet
+    _configure_logging(verbose=verbose, debug=debug)
+
+
+def _configure_logging(*, verbose: bool, debug: bool) -> None:
+    """Set the log level and handler."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     if verbose or debug:
         from rich.logging import RichHandler
 
         handler = RichHandler(console=state.console, show_path=False)
-        logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
+        logging.basicConfig(
+            level=level, handlers=[handler], format="%(message)s", force=True
+        )
     logging.getLogger("seedcompile").setLevel(level)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """With `--debug`, the traceback of an error that is otherwise only reported."""
+    if state.debug:
+        from rich.traceback import Traceback
+
+        state.console.print(Traceback.from_exception(type(exc), exc, exc.__traceback__))
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -115,8 +137,7 @@ def _guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except SeedcompileError as exc:
-        if state.debug:
-            state.console.print_exception()
+        _print_traceback(exc)
         report(
             exc.diagnostics,
             fmt=state.error_format,
@@ -130,8 +151,7 @@ def _guarded(action: Callable[[], T]) -> T:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
-        if state.debug:
-            state.console.print_exception()
+        _print_traceback(exc)
         report(
             [
                 Diagnostic(
@@ -160,19 +180,29 @@ def validate_command(
         list[Path], typer.Argument(help="Spec files to check.", show_default=False)
     ],
     error_format: ErrorFormatOption = ErrorFormat.human,
+    debug: DebugOption = False,
 ) -> None:
     """Check spec files on their own, without a database."""
     state.error_format = error_format
+    if debug:  # also accepted after the command
+        state.debug = True
+        _configure_logging(verbose=False, debug=True)
 
     def run() -> None:
         from seedcompile.checks import load_spec
 
         problems: list[Diagnostic] = []
+        # The exit code is the worst of all the files': a missing file (2)
+        # outranks a wrong spec (1).
+        worst: type[SeedcompileError] = SeedcompileError
         for path in specs:
             try:
                 loaded = load_spec(path)
             except SeedcompileError as exc:
+                _print_traceback(exc)
                 problems.extend(exc.diagnostics)
+                if exc.exit_code > worst.exit_code:
+                    worst = type(exc)
                 continue
             spec = loaded.spec
             _say(
@@ -181,22 +211,46 @@ def validate_command(
                 f"{len(spec.collection_preps)} collection-prep groups"
             )
         if problems:
-            from seedcompile.errors import SpecError
-
-            raise SpecError(problems)
+            raise worst(problems)
 
     _guarded(run)
 
 
 @app.command("compile")
 def compile_command(
-    spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
+    specs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Spec files, folders of specs, or glob patterns.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
-            help="Write the SeedConfig here (atomically); default: stdout.",
+            help="Where the SeedConfig goes: a file for one spec (default: "
+            "stdout), a folder that mirrors the specs' layout for several.",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 if a fixture on disk is stale or missing.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="With --check: print what would change."),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Compile only part K of N of the specs (by path), e.g. 2/4.",
             show_default=False,
         ),
     ] = None,
@@ -223,53 +277,167 @@ def compile_command(
         ),
     ] = None,
     error_format: ErrorFormatOption = ErrorFormat.human,
+    debug: DebugOption = False,
 ) -> None:
-    """Compile a spec into a SeedConfig JSON document."""
+    """Compile specs into SeedConfig JSON documents."""
     state.error_format = error_format
+    if debug:  # also accepted after the command
+        state.debug = True
+        _configure_logging(verbose=False, debug=True)
 
-    def run() -> None:
+    def run() -> int:
+        import glob
+
         import anyio
 
-        from seedcompile.checks import load_spec
+        from seedcompile.batch import run_batch
         from seedcompile.database import DatabaseSettings
+        from seedcompile.errors import UsageError
+        from seedcompile.tree import discover, in_shard, parse_shard
 
         started = time.perf_counter()
-        loaded = load_spec(spec)
+        files = discover(specs)
+        many = len(specs) > 1 or any(
+            Path(arg).is_dir() or glob.has_magic(arg) for arg in specs
+        )
+        if shard is not None:
+            k, n = parse_shard(shard)
+            files = [spec for spec in files if in_shard(spec, k, n)]
+        if many and output is None:
+            raise UsageError.single(
+                "usage.no-output",
+                "compiling several specs needs an output folder: -o FOLDER",
+            )
+        if (check or diff) and output is None:
+            raise UsageError.single(
+                "usage.no-output",
+                "--check compares with the fixture on disk: give it with -o",
+            )
+        if many:
+            assert output is not None
+            targets: list[Path | None] = [spec.output_in(output) for spec in files]
+        else:
+            targets = [output]
         settings = DatabaseSettings.from_env(db, max_connections=max_connections)
-        result = anyio.run(_compile, loaded, settings)
-        if output is None:
+        with _progress(len(files)) as advance:
+            runs = anyio.run(
+                lambda: run_batch(
+                    files,
+                    settings=settings,
+                    targets=targets,
+                    check=check or diff,
+                    on_loaded=advance,
+                )
+            )
+        elapsed = time.perf_counter() - started
+        return _summarise(
+            runs,
+            elapsed,
+            check=check or diff,
+            diff=diff,
+            timings=timings,
+            timings_json=timings_json,
+        )
+
+    code = _guarded(run)
+    if code:
+        raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A transient progress display on a terminal; nothing in a pipe."""
+    if state.quiet or not state.console.is_terminal:
+        yield lambda _loaded: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=state.console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"compiling {total} spec(s)", total=None)
+
+        def loaded(count: int) -> None:
+            progress.update(
+                task, description=f"loaded {count} of {total} spec(s); compiling"
+            )
+
+        yield loaded
+
+
+def _summarise(
+    runs: list[SpecRun],
+    elapsed: float,
+    *,
+    check: bool,
+    diff: bool,
+    timings: bool,
+    timings_json: Path | None,
+) -> int:
+    """Print what each spec gave; the exit code of the whole batch."""
+    from seedcompile.tree import unified_diff
+
+    failed = stale = 0
+    exit_code = EXIT_OK
+    for run in runs:
+        name = str(run.spec.path)
+        if run.error is not None:
+            failed += 1
+            exit_code = max(exit_code, run.error.exit_code)
+            _print_traceback(run.error)
+            report(
+                run.error.diagnostics,
+                fmt=state.error_format,
+                console=state.console,
+                stdout=sys.stdout,
+            )
+            continue
+        result = run.result
+        assert result is not None
+        if check:
+            if run.stale is not None:
+                stale += 1
+                exit_code = max(exit_code, EXIT_INVALID)
+                state.console.print(
+                    f"[bold red]stale[/] {run.target}: {run.stale} ({name})",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                if diff:
+                    sys.stdout.write(
+                        unified_diff(run.on_disk, result.document, name=str(run.target))
+                    )
+            else:
+                _say(f"[green]fresh[/] {run.target}")
+            continue
+        if run.target is None:
             sys.stdout.buffer.write(result.document)
             sys.stdout.flush()
-        else:
-            from seedcompile.emit import write_atomic
-
-            write_atomic(output, result.document)
-        elapsed = time.perf_counter() - started
-        target = str(output) if output else "stdout"
         _say(
-            f"compiled {spec} → {target}: {result.orders} orders, "
+            f"compiled {name} → {run.target or 'stdout'}: {result.orders} orders, "
             f"{result.preps} collection preps, {result.adjustments} stock "
-            f"adjustments, {result.queries} queries ({elapsed:.2f} s)"
+            f"adjustments, {result.queries} queries"
         )
         if timings:
             _print_timings(result)
         if timings_json is not None:
             _write_timings(timings_json, result, elapsed)
 
-    _guarded(run)
-
-
-async def _compile(loaded: LoadedSpec, settings: DatabaseSettings) -> CompileResult:
-    from seedcompile.compiler import compile_spec
-    from seedcompile.database import create_engine
-
-    engine = create_engine(settings)
-    try:
-        return await compile_spec(
-            loaded, engine, max_connections=settings.max_connections
-        )
-    finally:
-        await engine.dispose()
+    if len(runs) != 1 or check:
+        parts = [f"{len(runs) - failed} compiled"]
+        if check:
+            parts.append(f"{stale} stale")
+        if failed:
+            parts.append(f"{failed} failed")
+        colour = "red" if exit_code else "green"
+        _say(f"[bold {colour}]{', '.join(parts)}[/] in {elapsed:.2f} s")
+    else:
+        _say(f"done in {elapsed:.2f} s")
+    return exit_code
 
 
 def _write_timings(path: Path, result: CompileResult, elapsed: float) -> None:

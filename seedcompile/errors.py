@@ -20,6 +20,7 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_DATABASE = 3
+EXIT_INTERNAL = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +94,5 @@ class DatabaseError(SeedcompileError):
 
 class InternalError(SeedcompileError):
     """seedcompile produced output that breaks its own rules: a bug to report."""
+
+    exit_code = EXIT_INTERNAL
