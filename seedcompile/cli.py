@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -480,6 +481,29 @@ def _print_timings(result: CompileResult) -> None:
             str(timing.rows),
         )
     state.console.print(table)
+
+
+class SchemaName(StrEnum):
+    spec = "spec"
+    seedconfig = "seedconfig"
+
+
+@app.command("schema")
+def schema_command(
+    name: Annotated[
+        SchemaName,
+        typer.Argument(help="Which schema: spec or seedconfig.", show_default=False),
+    ],
+) -> None:
+    """Print the JSON Schema of a spec file or of a SeedConfig."""
+
+    def run() -> None:
+        from seedcompile.schemas import render_schema, seedconfig_schema, spec_schema
+
+        schema = spec_schema() if name is SchemaName.spec else seedconfig_schema()
+        sys.stdout.write(render_schema(schema))
+
+    _guarded(run)
 
 
 @refdata_app.command("init")
