@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,7 +31,10 @@ from seedcompile.errors import (
 from seedcompile.report import ErrorFormat, report
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from seedcompile.batch import SpecRun
+    from seedcompile.checks import LoadedSpec
     from seedcompile.compiler import CompileResult
     from seedcompile.database import DatabaseSettings
 
@@ -481,6 +484,130 @@ def _print_timings(result: CompileResult) -> None:
             str(timing.rows),
         )
     state.console.print(table)
+
+
+class PlanFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("plan")
+def plan_command(
+    spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
+    db: DbOption = None,
+    fmt: Annotated[
+        PlanFormat,
+        typer.Option(
+            "--format", help="Tables for people, or JSON.", case_sensitive=False
+        ),
+    ] = PlanFormat.table,
+    error_format: ErrorFormatOption = ErrorFormat.human,
+) -> None:
+    """Preview what a spec expands to, without writing anything."""
+    state.error_format = error_format
+
+    def run() -> None:
+        import anyio
+
+        from seedcompile.checks import load_spec
+        from seedcompile.database import DatabaseSettings
+        from seedcompile.preview import summarise
+
+        loaded = load_spec(spec)
+        settings = DatabaseSettings.from_env(db)
+        result = anyio.run(_compile_for_preview, loaded, settings)
+        summary = summarise(loaded, result)
+        if fmt is PlanFormat.json:
+            import json
+
+            sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        else:
+            _print_plan(summary)
+
+    _guarded(run)
+
+
+async def _compile_for_preview(
+    loaded: LoadedSpec, settings: DatabaseSettings
+) -> CompileResult:
+    from seedcompile.compiler import compile_specs
+    from seedcompile.database import create_engine
+
+    engine = create_engine(settings)
+    try:
+        [outcome] = await compile_specs(
+            [loaded], engine, max_connections=settings.max_connections, keep_plan=True
+        )
+    finally:
+        await engine.dispose()
+    if isinstance(outcome, SeedcompileError):
+        raise outcome
+    return outcome
+
+
+def _table(title: str, text: list[str], numbers: list[str]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in text:
+        table.add_column(column)
+    for column in numbers:
+        table.add_column(column, justify="right")
+    return table
+
+
+def _print_plan(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    out = Console()
+    orders = _table("orders", ["group", "from", "customer region"], ["orders"])
+    for row in summary["orders"]:
+        orders.add_row(row["group"], row["source"], row["region"], str(row["orders"]))
+    out.print(orders)
+
+    preps = _table(
+        "collection preps",
+        ["location", "carrier"],
+        ["preps", "orders", "capacity use"],
+    )
+    for row in summary["collection_preps"]:
+        use = row["orders"] / row["capacity"] if row["capacity"] else 0.0
+        preps.add_row(
+            row["location"],
+            row["carrier"],
+            str(row["preps"]),
+            str(row["orders"]),
+            f"{row['orders']}/{row['capacity']} ({use:.0%})",
+        )
+    out.print(preps)
+
+    stock = summary["stock"]
+    label = "adjustments" if "adjustments" in stock else "shortages"
+    items = stock[label]
+    if stock["policy"] == "ignore":
+        out.print("stock: not checked (inventory: ignore)")
+    elif not items:
+        out.print(f"stock: covers the demand (inventory: {stock['policy']})")
+    else:
+        table = _table(
+            f"stock {label} (inventory: {stock['policy']})",
+            ["location", "part"],
+            ["demand", "available", "missing"],
+        )
+        for item in items:
+            table.add_row(
+                item["location"],
+                item["part"],
+                str(item["demand"]),
+                str(item["available"]),
+                str(item["missing"]),
+            )
+        out.print(table)
+    totals = summary["totals"]
+    out.print(
+        f"{totals['orders']} orders, {totals['collection_preps']} collection preps, "
+        f"{totals['queries']} queries"
+    )
 
 
 class SchemaName(StrEnum):

@@ -40,7 +40,7 @@ from seedcompile.reference import (
     request_for,
 )
 from seedcompile.seedconfig import assemble, check_rules, validate_document
-from seedcompile.stock import settle_stock
+from seedcompile.stock import StockAdjustment, settle_stock
 
 log = logging.getLogger("seedcompile.compiler")
 
@@ -63,7 +63,10 @@ class CompileResult:
     adjustments: int
     queries: int
     timings: list[StageTiming] = field(default_factory=list)
+    # Kept for previews (`keep_plan`): what the fixture was built from.
     plan: Plan | None = None
+    reference: ReferenceData | None = None
+    stock: list[StockAdjustment] = field(default_factory=list)
 
 
 class _Stopwatch:
@@ -179,13 +182,15 @@ def _finish(
     spec = loaded.spec
     watch = job.watch
     with watch.stage("stock"):
+        # A preview lists shortages instead of failing on them.
+        policy = "ensure" if keep_plan and spec.inventory == "check" else spec.inventory
         adjustments = settle_stock(
-            planned.orders, reference, policy=spec.inventory, source=loaded.source
+            planned.orders, reference, policy=policy, source=loaded.source
         )
     with watch.stage("assemble"):
         data = assemble(
             planned,
-            adjustments,
+            adjustments if policy == spec.inventory else [],
             spec_name=PurePath(loaded.file).name,
             spec_digest=loaded.digest,
             reference_digest=reference.digest,
@@ -195,7 +200,9 @@ def _finish(
         document = render(data)
         del data  # the validated copy below is what is checked and written
         config = validate_document(document)
-        broken = check_rules(config, reference, taken_codes=taken)
+        broken = check_rules(
+            config, reference, taken_codes=taken, stock=policy == spec.inventory
+        )
         if broken:
             raise InternalError(
                 Diagnostic(
@@ -215,6 +222,8 @@ def _finish(
         queries=sum(t.queries for t in timings),
         timings=timings,
         plan=planned if keep_plan else None,
+        reference=reference if keep_plan else None,
+        stock=adjustments,
     )
 
 

@@ -145,12 +145,16 @@ def check_rules(
     reference: ReferenceData,
     *,
     taken_codes: set[str],
+    stock: bool = True,
 ) -> list[str]:
-    """Every way `config` breaks a rule of a valid SeedConfig (none: valid)."""
+    """Every way `config` breaks a rule of a valid SeedConfig (none: valid).
+
+    `stock=False` leaves out the stock rule, for previews that list shortages.
+    """
     broken: list[str] = []
     broken += _check_orders(config, reference)
     broken += _check_preps(config, reference, taken_codes)
-    if config["meta"]["inventory"] == "check":
+    if stock and config["meta"]["inventory"] == "check":
         broken += _check_stock(config, reference)
     return broken
 

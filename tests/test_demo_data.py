@@ -34,13 +34,6 @@ EXPECTED_COUNTS = {
 ACTIVE_LOCATIONS = ("LON1", "MAN1", "FRA1", "WAW1", "NYC1", "ATL1", "SIN1")
 
 
-# tests/conftest.py did not exist when this module was written; this fixture
-# can go once conftest provides the same one for the whole suite.
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def materialize(data: DemoData) -> dict[str, list[tuple[Any, ...]]]:
     return {name: list(rows) for name, rows in data.tables().items()}
 
