@@ -7,14 +7,27 @@ Only a database failure, which would fail every spec alike, is raised.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seedcompile.checks import LoadedSpec, load_spec
-from seedcompile.compiler import CompileResult, compile_specs
+from seedcompile.compiler import (
+    CompileResult,
+    compile_offline,
+    compile_specs,
+    fetch_references,
+)
 from seedcompile.database import DatabaseSettings, create_engine
 from seedcompile.emit import write_atomic
-from seedcompile.errors import SeedcompileError
+from seedcompile.errors import Diagnostic, SeedcompileError
+from seedcompile.lockfile import (
+    drift_diagnostics,
+    find_drift,
+    lock_path_for,
+    read_lock,
+    render_lock,
+)
+from seedcompile.reference import ReferenceData
 from seedcompile.tree import SpecFile, staleness
 
 
@@ -29,18 +42,22 @@ class SpecRun:
     # --check: why the fixture on disk is stale (None: it is fresh)
     stale: str | None = None
     on_disk: bytes | None = None
+    # --check with a lock file: rows the spec relies on that changed since
+    drift: list[Diagnostic] = field(default_factory=list)
 
 
 async def run_batch(
     specs: list[SpecFile],
     *,
-    settings: DatabaseSettings,
+    settings: DatabaseSettings | None,
     targets: list[Path | None],
     check: bool,
-    keep_plan: bool = False,
     on_loaded: Callable[[int], None] | None = None,
 ) -> list[SpecRun]:
-    """Compile `specs`; write each result to its target unless `check`."""
+    """Compile `specs`; write each result to its target unless `check`.
+
+    Without `settings` the compile is offline, from each spec's lock file.
+    """
     runs = [SpecRun(spec, target) for spec, target in zip(specs, targets, strict=True)]
     loaded: list[tuple[SpecRun, LoadedSpec]] = []
     for run in runs:
@@ -52,21 +69,14 @@ async def run_batch(
         on_loaded(len(loaded))
 
     if loaded:
-        engine = create_engine(settings)
-        try:
-            outcomes = await compile_specs(
-                [spec for _, spec in loaded],
-                engine,
-                max_connections=settings.max_connections,
-                keep_plan=keep_plan,
-            )
-        finally:
-            await engine.dispose()
+        outcomes = await _compile(loaded, settings)
         for (run, _), outcome in zip(loaded, outcomes, strict=True):
             if isinstance(outcome, SeedcompileError):
                 run.error = outcome
             else:
                 run.result = outcome
+        if check and settings is not None:
+            await _find_drift(loaded, settings)
 
     for run in runs:
         if run.result is None or run.target is None:
@@ -77,6 +87,84 @@ async def run_batch(
         else:
             write_atomic(run.target, run.result.document)
     return runs
+
+
+async def _compile(
+    loaded: list[tuple[SpecRun, LoadedSpec]], settings: DatabaseSettings | None
+) -> list[CompileResult | SeedcompileError]:
+    if settings is None:
+        offline: list[tuple[LoadedSpec, ReferenceData]] = []
+        failed: dict[int, SeedcompileError] = {}
+        for i, (run, spec) in enumerate(loaded):
+            try:
+                lock = lock_path_for(run.spec.path)
+                offline.append((spec, read_lock(lock, spec_file=spec.file)))
+            except SeedcompileError as exc:
+                failed[i] = exc
+        results = iter(await compile_offline(offline, max_connections=1))
+        return [failed[i] if i in failed else next(results) for i in range(len(loaded))]
+    engine = create_engine(settings)
+    try:
+        return await compile_specs(
+            [spec for _, spec in loaded],
+            engine,
+            max_connections=settings.max_connections,
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _find_drift(
+    loaded: list[tuple[SpecRun, LoadedSpec]], settings: DatabaseSettings
+) -> None:
+    """Compare each locked spec's rows with the live ones, failed compiles too.
+
+    A spec that no longer compiles is where drift matters most, and its
+    compile kept no rows: those are fetched again, in one more snapshot.
+    """
+    locked = [
+        (run, spec) for run, spec in loaded if lock_path_for(run.spec.path).exists()
+    ]
+    refetch = [(run, spec) for run, spec in locked if run.result is None]
+    fetched: list[ReferenceData] = []
+    if refetch:
+        engine = create_engine(settings)
+        try:
+            fetched = await fetch_references([spec for _, spec in refetch], engine)
+        finally:
+            await engine.dispose()
+    live = {id(run): ref for (run, _), ref in zip(refetch, fetched, strict=True)}
+    for run, spec in locked:
+        current = run.result.reference if run.result else live.get(id(run))
+        if current is None:
+            continue
+        before = read_lock(lock_path_for(run.spec.path), spec_file=spec.file)
+        run.drift = drift_diagnostics(spec, find_drift(before, current))
+
+
+async def write_locks(
+    specs: list[SpecFile], *, settings: DatabaseSettings
+) -> list[tuple[SpecFile, Path | SeedcompileError]]:
+    """Write the lock file of each spec; its path, or why it failed."""
+    outcomes: list[tuple[SpecFile, Path | SeedcompileError]] = []
+    loaded: list[tuple[SpecFile, LoadedSpec]] = []
+    for spec in specs:
+        try:
+            loaded.append((spec, load_spec(spec.path)))
+        except SeedcompileError as exc:
+            outcomes.append((spec, exc))
+    if not loaded:
+        return outcomes
+    engine = create_engine(settings)
+    try:
+        references = await fetch_references([s for _, s in loaded], engine)
+    finally:
+        await engine.dispose()
+    for (spec, checked), reference in zip(loaded, references, strict=True):
+        target = lock_path_for(spec.path)
+        write_atomic(target, render_lock(checked, reference))
+        outcomes.append((spec, target))
+    return outcomes
 
 
 def _read(path: Path) -> bytes | None:

@@ -174,7 +174,8 @@ def _guarded(action: Callable[[], T]) -> T:
 
 
 def _say(message: str) -> None:
-    if not state.quiet:
+    # With --error-format json, stderr carries JSON lines only.
+    if not state.quiet and state.error_format is not ErrorFormat.json:
         state.console.print(message, highlight=False, soft_wrap=True)
 
 
@@ -250,6 +251,14 @@ def compile_command(
         bool,
         typer.Option("--diff", help="With --check: print what would change."),
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Compile from each spec's lock file (SPEC.lock.json), "
+            "with no database.",
+        ),
+    ] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -322,7 +331,11 @@ def compile_command(
             targets: list[Path | None] = [spec.output_in(output) for spec in files]
         else:
             targets = [output]
-        settings = DatabaseSettings.from_env(db, max_connections=max_connections)
+        settings = (
+            None
+            if offline
+            else DatabaseSettings.from_env(db, max_connections=max_connections)
+        )
         with _progress(len(files)) as advance:
             runs = anyio.run(
                 lambda: run_batch(
@@ -389,6 +402,15 @@ def _summarise(
     exit_code = EXIT_OK
     for run in runs:
         name = str(run.spec.path)
+        if run.drift:
+            stale += 1
+            exit_code = max(exit_code, EXIT_INVALID)
+            report(
+                run.drift,
+                fmt=state.error_format,
+                console=state.console,
+                stdout=sys.stdout,
+            )
         if run.error is not None:
             failed += 1
             exit_code = max(exit_code, run.error.exit_code)
@@ -415,7 +437,7 @@ def _summarise(
                     sys.stdout.write(
                         unified_diff(run.on_disk, result.document, name=str(run.target))
                     )
-            else:
+            elif not run.drift:
                 _say(f"[green]fresh[/] {run.target}")
             continue
         if run.target is None:
@@ -484,6 +506,50 @@ def _print_timings(result: CompileResult) -> None:
             str(timing.rows),
         )
     state.console.print(table)
+
+
+@app.command("lock")
+def lock_command(
+    specs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Spec files, folders of specs, or glob patterns.",
+            show_default=False,
+        ),
+    ],
+    db: DbOption = None,
+    error_format: ErrorFormatOption = ErrorFormat.human,
+) -> None:
+    """Record the reference rows each spec relies on in SPEC.lock.json."""
+    state.error_format = error_format
+
+    def run() -> int:
+        import anyio
+
+        from seedcompile.batch import write_locks
+        from seedcompile.database import DatabaseSettings
+        from seedcompile.tree import discover
+
+        settings = DatabaseSettings.from_env(db)
+        files = discover(specs)
+        outcomes = anyio.run(lambda: write_locks(files, settings=settings))
+        code = EXIT_OK
+        for spec, outcome in outcomes:
+            if isinstance(outcome, SeedcompileError):
+                code = max(code, outcome.exit_code)
+                report(
+                    outcome.diagnostics,
+                    fmt=state.error_format,
+                    console=state.console,
+                    stdout=sys.stdout,
+                )
+            else:
+                _say(f"locked {spec.path} → {outcome}")
+        return code
+
+    code = _guarded(run)
+    if code:
+        raise typer.Exit(code)
 
 
 class PlanFormat(StrEnum):

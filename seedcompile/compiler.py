@@ -63,7 +63,8 @@ class CompileResult:
     adjustments: int
     queries: int
     timings: list[StageTiming] = field(default_factory=list)
-    # Kept for previews (`keep_plan`): what the fixture was built from.
+    # What the fixture was built from: the reference rows it relies on, and
+    # the plan itself when kept for a preview (`keep_plan`).
     plan: Plan | None = None
     reference: ReferenceData | None = None
     stock: list[StockAdjustment] = field(default_factory=list)
@@ -153,6 +154,47 @@ async def compile_specs(
     return outcomes
 
 
+async def compile_offline(
+    specs: Sequence[tuple[LoadedSpec, ReferenceData]],
+    *,
+    max_connections: int,
+) -> list[CompileResult | SeedcompileError]:
+    """Compile specs against reference data read from their lock files.
+
+    No database is touched: prep codes number on from the maxima the lock
+    recorded, which is also all an online compile relies on.
+    """
+    jobs = [_Job(loaded, request_for(loaded.spec)) for loaded, _ in specs]
+    for job, (_, reference) in zip(jobs, specs, strict=True):
+        await _plan_job(job, reference, single=True, limit=max_connections)
+    outcomes: list[CompileResult | SeedcompileError] = []
+    for job in jobs:
+        if job.outcome is None:
+            try:
+                job.outcome = _finish(job, set(), _Stopwatch(), keep_plan=False)
+            except SeedcompileError as exc:
+                job.outcome = exc
+        assert job.outcome is not None
+        outcomes.append(job.outcome)
+    return outcomes
+
+
+async def fetch_references(
+    specs: Sequence[LoadedSpec], engine: AsyncEngine
+) -> list[ReferenceData]:
+    """The reference rows each spec relies on, from one snapshot."""
+    requests = [request_for(loaded.spec) for loaded in specs]
+    union = ReferenceRequest()
+    for request in requests:
+        union.update(request)
+    with database_errors(engine.url):
+        async with read_snapshot(engine) as conn:
+            reference = await prefetch(conn, union)
+    if len(specs) == 1:
+        return [reference]
+    return [reference.subset(request) for request in requests]
+
+
 async def _plan_job(
     job: _Job, reference: ReferenceData, *, single: bool, limit: int
 ) -> None:
@@ -222,7 +264,7 @@ def _finish(
         queries=sum(t.queries for t in timings),
         timings=timings,
         plan=planned if keep_plan else None,
-        reference=reference if keep_plan else None,
+        reference=reference,
         stock=adjustments,
     )
 
