@@ -194,6 +194,9 @@ class Drift:
     change: str
 
 
+_SELECTED = "among the rows the spec selects"
+
+
 def find_drift(locked: ReferenceData, live: ReferenceData) -> list[Drift]:
     """Every row added, removed or changed between the lock and the live data."""
     before, after = tables_of(locked), tables_of(live)
@@ -204,9 +207,9 @@ def find_drift(locked: ReferenceData, live: ReferenceData) -> list[Drift]:
         new = {tuple(row[:width]): row for row in after[name]}
         for key in sorted(old.keys() | new.keys()):
             if key not in new:
-                drift.append(Drift(name, key, "no longer among the rows the spec selects"))
+                drift.append(Drift(name, key, f"no longer {_SELECTED}"))
             elif key not in old:
-                drift.append(Drift(name, key, "newly among the rows the spec selects"))
+                drift.append(Drift(name, key, f"newly {_SELECTED}"))
             elif old[key] != new[key]:
                 changes = [
                     f"{column} {_show(old[key][i])} -> {_show(new[key][i])}"
