@@ -552,6 +552,44 @@ def lock_command(
         raise typer.Exit(code)
 
 
+@app.command("explain")
+def explain_command(
+    fixture: Annotated[
+        Path, typer.Argument(help="A compiled SeedConfig file.", show_default=False)
+    ],
+    ref: Annotated[
+        str,
+        typer.Argument(help="An order ref or a prep code.", show_default=False),
+    ],
+) -> None:
+    """Show which spec rule made an order or prep, and where it landed."""
+
+    def run() -> None:
+        import orjson
+
+        from seedcompile.errors import UsageError
+        from seedcompile.provenance import explain
+
+        try:
+            document = orjson.loads(fixture.read_bytes())
+            lines = explain(document, ref)
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UsageError.single(
+                "usage.fixture",
+                f"{fixture} is not a readable SeedConfig ({exc})",
+                hint="give a file written by `seedcompile compile`",
+            ) from None
+        if not lines:
+            raise UsageError.single(
+                "usage.unknown-ref",
+                f"{fixture} has no order or prep {ref!r}",
+                hint="orders are named like `eu-west-0042`, preps by their code",
+            )
+        print("\n".join(lines))
+
+    _guarded(run)
+
+
 class PlanFormat(StrEnum):
     table = "table"
     json = "json"

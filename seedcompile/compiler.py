@@ -32,6 +32,7 @@ from seedcompile.errors import (
     SourcePosition,
 )
 from seedcompile.plan import Plan, plan
+from seedcompile.provenance import rules_table
 from seedcompile.reference import (
     ReferenceData,
     ReferenceRequest,
@@ -238,6 +239,8 @@ def _finish(
             reference_digest=reference.digest,
             seed=spec.seed,
             inventory=spec.inventory,
+            rules=rules_table(loaded),
+            prep_groups=[group.name for group in spec.collection_preps],
         )
         document = render(data)
         del data  # the validated copy below is what is checked and written

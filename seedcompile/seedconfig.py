@@ -46,6 +46,23 @@ class OrderLine(TypedDict):
 
 
 @with_config(_STRICT)
+class Rule(TypedDict):
+    """A group of the spec that made orders or preps: where it is, what it does."""
+
+    path: str
+    line: int | None
+    rule: str
+
+
+@with_config(_STRICT)
+class Rules(TypedDict):
+    """The spec's groups by name: an order's ref and a prep's `rule` name one."""
+
+    orders: dict[str, Rule]
+    collection_preps: dict[str, Rule]
+
+
+@with_config(_STRICT)
 class Order(TypedDict):
     ref: str
     customer: str
@@ -61,6 +78,9 @@ class CollectionPrep(TypedDict):
     carrier: str
     date: dt.date
     orders: list[str]
+    rule: Annotated[
+        str, Field(description="`GROUP#INDEX`: the prep group and the prep's index")
+    ]
 
 
 @with_config(_STRICT)
@@ -76,6 +96,7 @@ class SeedConfig(TypedDict):
 
     schema_version: Literal[1]
     meta: Meta
+    rules: Rules
     orders: list[Order]
     collection_preps: list[CollectionPrep]
     stock_adjustments: list[StockAdjustment]
@@ -100,6 +121,8 @@ def assemble(
     reference_digest: str,
     seed: int,
     inventory: InventoryPolicy,
+    rules: dict[str, Any],
+    prep_groups: list[str],
 ) -> dict[str, Any]:
     """The SeedConfig as plain data, in its stable order."""
     refs = [order.ref for order in plan.orders]
@@ -113,6 +136,7 @@ def assemble(
             "seed": seed,
             "inventory": inventory,
         },
+        "rules": rules,
         "orders": [
             {
                 "ref": order.ref,
@@ -130,6 +154,7 @@ def assemble(
                 "carrier": prep.carrier,
                 "date": prep.date.isoformat(),
                 "orders": [refs[i] for i in prep.orders],
+                "rule": f"{prep_groups[prep.group]}#{prep.index}",
             }
             for prep in plan.preps
         ],
