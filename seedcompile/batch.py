@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from seedcompile.checks import LoadedSpec, load_spec
 from seedcompile.compiler import (
     CompileResult,
+    Outcome,
+    Unchanged,
     compile_offline,
     compile_specs,
     fetch_references,
@@ -30,6 +35,10 @@ from seedcompile.lockfile import (
 from seedcompile.reference import ReferenceData
 from seedcompile.tree import SpecFile, staleness
 
+# A fixture's meta block comes first and is small: reading this much of a
+# large fixture is enough to know what it was compiled from.
+META_BYTES = 4096
+
 
 @dataclass(slots=True)
 class SpecRun:
@@ -44,6 +53,8 @@ class SpecRun:
     on_disk: bytes | None = None
     # --check with a lock file: rows the spec relies on that changed since
     drift: list[Diagnostic] = field(default_factory=list)
+    # Skipped: the fixture on disk came from the same spec, rows and compiler
+    unchanged: bool = False
 
 
 async def run_batch(
@@ -52,11 +63,14 @@ async def run_batch(
     settings: DatabaseSettings | None,
     targets: list[Path | None],
     check: bool,
+    force: bool = False,
     on_loaded: Callable[[int], None] | None = None,
 ) -> list[SpecRun]:
     """Compile `specs`; write each result to its target unless `check`.
 
     Without `settings` the compile is offline, from each spec's lock file.
+    Unless `force` (or `check`), a spec whose fixture on disk came from the
+    same spec, reference rows and compiler is skipped.
     """
     runs = [SpecRun(spec, target) for spec, target in zip(specs, targets, strict=True)]
     loaded: list[tuple[SpecRun, LoadedSpec]] = []
@@ -69,10 +83,16 @@ async def run_batch(
         on_loaded(len(loaded))
 
     if loaded:
-        outcomes = await _compile(loaded, settings)
+        previous = [
+            None if check or force or run.target is None else read_meta(run.target)
+            for run, _ in loaded
+        ]
+        outcomes = await _compile(loaded, settings, previous)
         for (run, _), outcome in zip(loaded, outcomes, strict=True):
             if isinstance(outcome, SeedcompileError):
                 run.error = outcome
+            elif isinstance(outcome, Unchanged):
+                run.unchanged = True
             else:
                 run.result = outcome
         if check and settings is not None:
@@ -90,8 +110,10 @@ async def run_batch(
 
 
 async def _compile(
-    loaded: list[tuple[SpecRun, LoadedSpec]], settings: DatabaseSettings | None
-) -> list[CompileResult | SeedcompileError]:
+    loaded: list[tuple[SpecRun, LoadedSpec]],
+    settings: DatabaseSettings | None,
+    previous: list[dict[str, Any] | None],
+) -> list[Outcome]:
     if settings is None:
         offline: list[tuple[LoadedSpec, ReferenceData]] = []
         failed: dict[int, SeedcompileError] = {}
@@ -101,7 +123,8 @@ async def _compile(
                 offline.append((spec, read_lock(lock, spec_file=spec.file)))
             except SeedcompileError as exc:
                 failed[i] = exc
-        results = iter(await compile_offline(offline, max_connections=1))
+        kept = [meta for i, meta in enumerate(previous) if i not in failed]
+        results = iter(await compile_offline(offline, max_connections=1, previous=kept))
         return [failed[i] if i in failed else next(results) for i in range(len(loaded))]
     engine = create_engine(settings)
     try:
@@ -109,6 +132,7 @@ async def _compile(
             [spec for _, spec in loaded],
             engine,
             max_connections=settings.max_connections,
+            previous=previous,
         )
     finally:
         await engine.dispose()
@@ -165,6 +189,24 @@ async def write_locks(
         write_atomic(target, render_lock(checked, reference))
         outcomes.append((spec, target))
     return outcomes
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """The meta block of a fixture on disk, read from its first bytes only."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(META_BYTES)
+    except OSError:
+        return None
+    start = head.find(b'"meta": {')
+    end = head.find(b"\n  }", start)
+    if start < 0 or end < 0:
+        return None
+    try:
+        meta = orjson.loads(head[start + len(b'"meta": ') : end + 4])
+    except orjson.JSONDecodeError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def _read(path: Path) -> bytes | None:

@@ -251,6 +251,13 @@ def compile_command(
         bool,
         typer.Option("--diff", help="With --check: print what would change."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Compile every spec, also those whose fixture is up to date.",
+        ),
+    ] = False,
     offline: Annotated[
         bool,
         typer.Option(
@@ -343,6 +350,7 @@ def compile_command(
                     settings=settings,
                     targets=targets,
                     check=check or diff,
+                    force=force,
                     on_loaded=advance,
                 )
             )
@@ -398,7 +406,7 @@ def _summarise(
     """Print what each spec gave; the exit code of the whole batch."""
     from seedcompile.tree import unified_diff
 
-    failed = stale = 0
+    failed = stale = skipped = 0
     exit_code = EXIT_OK
     for run in runs:
         name = str(run.spec.path)
@@ -420,6 +428,13 @@ def _summarise(
                 fmt=state.error_format,
                 console=state.console,
                 stdout=sys.stdout,
+            )
+            continue
+        if run.unchanged:
+            skipped += 1
+            _say(
+                f"[dim]unchanged[/] {run.target}: spec, reference rows and "
+                "compiler as before (--force compiles it anyway)"
             )
             continue
         result = run.result
@@ -454,7 +469,9 @@ def _summarise(
             _write_timings(timings_json, result, elapsed)
 
     if len(runs) != 1 or check:
-        parts = [f"{len(runs) - failed} compiled"]
+        parts = [f"{len(runs) - failed - skipped} compiled"]
+        if skipped:
+            parts.append(f"{skipped} unchanged")
         if check:
             parts.append(f"{stale} stale")
         if failed:
@@ -634,7 +651,7 @@ def plan_command(
 async def _compile_for_preview(
     loaded: LoadedSpec, settings: DatabaseSettings
 ) -> CompileResult:
-    from seedcompile.compiler import compile_specs
+    from seedcompile.compiler import CompileResult, compile_specs
     from seedcompile.database import create_engine
 
     engine = create_engine(settings)
@@ -646,6 +663,7 @@ async def _compile_for_preview(
         await engine.dispose()
     if isinstance(outcome, SeedcompileError):
         raise outcome
+    assert isinstance(outcome, CompileResult)
     return outcome
 
 

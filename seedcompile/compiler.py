@@ -18,9 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seedcompile import __version__
 from seedcompile.checks import LoadedSpec
 from seedcompile.codes import assign_codes
 from seedcompile.database import database_errors, read_snapshot
@@ -89,14 +91,26 @@ class _Stopwatch:
         self.timings[-1] = StageTiming(last.stage, last.seconds, queries, rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The fixture on disk came from the same spec, rows and compiler: skipped."""
+
+    reference_digest: str
+
+
+Outcome = CompileResult | Unchanged | SeedcompileError
+
+
 @dataclass(slots=True)
 class _Job:
     loaded: LoadedSpec
     request: ReferenceRequest
+    # The meta block of the fixture on disk, when an unchanged one may be skipped
+    previous: dict[str, Any] | None = None
     watch: _Stopwatch = field(default_factory=_Stopwatch)
     reference: ReferenceData | None = None
     plan: Plan | None = None
-    outcome: CompileResult | SeedcompileError | None = None
+    outcome: Outcome | None = None
 
 
 async def compile_spec(
@@ -106,6 +120,7 @@ async def compile_spec(
     [outcome] = await compile_specs([loaded], engine, max_connections=max_connections)
     if isinstance(outcome, SeedcompileError):
         raise outcome
+    assert isinstance(outcome, CompileResult)
     return outcome
 
 
@@ -115,13 +130,18 @@ async def compile_specs(
     *,
     max_connections: int,
     keep_plan: bool = False,
-) -> list[CompileResult | SeedcompileError]:
+    previous: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Outcome]:
     """Compile several specs from one snapshot; one outcome per spec, in order.
 
     A spec that does not fit the reference data gives its error as its
     outcome and the others go on; a database failure fails them all (raised).
+    With `previous` (the meta blocks of the fixtures on disk), a spec whose
+    spec, reference rows and compiler are all unchanged is not compiled again.
     """
     jobs = [_Job(loaded, request_for(loaded.spec)) for loaded in specs]
+    for job, meta in zip(jobs, previous or [None] * len(jobs), strict=True):
+        job.previous = meta
     union = ReferenceRequest()
     for job in jobs:
         union.update(job.request)
@@ -143,7 +163,7 @@ async def compile_specs(
                 taken = await find_taken_codes(conn, codes)
             shared.count_queries(1, len(taken))
 
-    outcomes: list[CompileResult | SeedcompileError] = []
+    outcomes: list[Outcome] = []
     for job in jobs:
         if job.outcome is None:
             try:
@@ -159,16 +179,19 @@ async def compile_offline(
     specs: Sequence[tuple[LoadedSpec, ReferenceData]],
     *,
     max_connections: int,
-) -> list[CompileResult | SeedcompileError]:
+    previous: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Outcome]:
     """Compile specs against reference data read from their lock files.
 
     No database is touched: prep codes number on from the maxima the lock
     recorded, which is also all an online compile relies on.
     """
     jobs = [_Job(loaded, request_for(loaded.spec)) for loaded, _ in specs]
+    for job, meta in zip(jobs, previous or [None] * len(jobs), strict=True):
+        job.previous = meta
     for job, (_, reference) in zip(jobs, specs, strict=True):
         await _plan_job(job, reference, single=True, limit=max_connections)
-    outcomes: list[CompileResult | SeedcompileError] = []
+    outcomes: list[Outcome] = []
     for job in jobs:
         if job.outcome is None:
             try:
@@ -203,6 +226,9 @@ async def _plan_job(
     try:
         with job.watch.stage("plan"):
             job.reference = reference if single else reference.subset(job.request)
+            if _is_unchanged(job.previous, loaded, job.reference):
+                job.outcome = Unchanged(job.reference.digest)
+                return
             job.plan = plan(loaded, job.reference)
         with job.watch.stage("codes"):
             await assign_codes(
@@ -214,6 +240,17 @@ async def _plan_job(
     except SeedcompileError as exc:
         job.outcome = exc
         job.plan = None
+
+
+def _is_unchanged(
+    meta: dict[str, Any] | None, loaded: LoadedSpec, reference: ReferenceData
+) -> bool:
+    return meta is not None and meta == {
+        **meta,
+        "compiler": f"seedcompile {__version__}",
+        "spec_digest": loaded.digest,
+        "reference_digest": reference.digest,
+    }
 
 
 def _finish(

@@ -171,3 +171,41 @@ def test_no_database_is_a_usage_error(tree: Path) -> None:
     assert done.returncode == 2
     assert "no database given: pass --db URL or set DATABASE_URL" in done.stderr
     assert done.stdout == ""
+
+
+def test_unchanged_specs_are_skipped_until_something_changes(
+    tree: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    db_path = tmp_path / "own.db"
+    demo = build_demo(f"sqlite:///{db_path}")
+    cwd = tree.parent
+    fixture = cwd / "fixtures" / "eu-west-launch.json"
+
+    def compile_tree(*extra: str) -> str:
+        done = seedcompile(
+            "compile", "specs", "-o", "fixtures", "--db", demo, *extra, cwd=cwd
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    compile_tree()
+    written = fixture.stat().st_mtime_ns
+    again = compile_tree()
+    assert "0 compiled, 2 unchanged" in again
+    assert "unchanged fixtures/eu-west-launch.json" in again
+    assert fixture.stat().st_mtime_ns == written
+
+    # Reference rows this spec relies on change: it is compiled again, the
+    # other (which does not use MUG-WHITE) is not.
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "UPDATE inventory SET on_hand = on_hand + 1 "
+            "WHERE part_number = 'BLANK-MUG-WHITE'"
+        )
+    after_data = compile_tree()
+    assert "compiled specs/eu-west-launch.yaml" in after_data
+    assert "unchanged fixtures/us/mix.json" in after_data
+
+    assert "2 compiled in" in compile_tree("--force")
