@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import anyio
 
 from seedcompile.errors import Diagnostic, ReferenceDataError, SourcePosition
-from seedcompile.plan import PlannedPrep
 from seedcompile.reference import PrepGroupKey
+
+if TYPE_CHECKING:
+    from seedcompile.plan import PlannedPrep
 
 log = logging.getLogger("seedcompile.codes")
 

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from seedcompile import __version__
 from seedcompile.checks import LoadedSpec
 from seedcompile.codes import assign_codes
-from seedcompile.database import database_errors, read_snapshot
-from seedcompile.emit import render
+from seedcompile.database import database_errors, open_snapshot, read_snapshot
+from seedcompile.emit import check_output_size, render
 from seedcompile.errors import (
     Diagnostic,
     InternalError,
@@ -148,19 +148,23 @@ async def compile_specs(
 
     shared = _Stopwatch()
     with database_errors(engine.url):
-        async with read_snapshot(engine) as conn:
+        async with open_snapshot(engine, max_connections=max_connections) as snap:
             with shared.stage("prefetch"):
-                reference = await prefetch(conn, union)
+                reference = await prefetch(snap, union)
             shared.count_queries(reference.queries, reference.rows_fetched)
             for job in jobs:
                 await _plan_job(
-                    job, reference, single=len(jobs) == 1, limit=max_connections
+                    job,
+                    reference,
+                    single=len(jobs) == 1,
+                    limit=max_connections,
+                    preview=keep_plan,
                 )
             with shared.stage("codes"):
                 codes = [
                     prep.code for job in jobs if job.plan for prep in job.plan.preps
                 ]
-                taken = await find_taken_codes(conn, codes)
+                taken = await find_taken_codes(snap.conn, codes)
             shared.count_queries(1, len(taken))
 
     outcomes: list[Outcome] = []
@@ -220,7 +224,12 @@ async def fetch_references(
 
 
 async def _plan_job(
-    job: _Job, reference: ReferenceData, *, single: bool, limit: int
+    job: _Job,
+    reference: ReferenceData,
+    *,
+    single: bool,
+    limit: int,
+    preview: bool = False,
 ) -> None:
     loaded = job.loaded
     try:
@@ -229,7 +238,7 @@ async def _plan_job(
             if _is_unchanged(job.previous, loaded, job.reference):
                 job.outcome = Unchanged(job.reference.digest)
                 return
-            job.plan = plan(loaded, job.reference)
+            job.plan = plan(loaded, job.reference, preview=preview)
         with job.watch.stage("codes"):
             await assign_codes(
                 job.plan.preps,
@@ -280,6 +289,7 @@ def _finish(
             prep_groups=[group.name for group in spec.collection_preps],
         )
         document = render(data)
+        check_output_size(document, file=loaded.file)
         del data  # the validated copy below is what is checked and written
         config = validate_document(document)
         broken = check_rules(

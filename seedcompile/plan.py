@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from seedcompile.checks import LoadedSpec
 from seedcompile.diagnose import suggest
 from seedcompile.errors import Diagnostic, ReferenceDataError
+from seedcompile.feasibility import check_feasibility
 from seedcompile.load import SpecPath
 from seedcompile.randomness import Draws, RuleRandom
 from seedcompile.reference import Carrier, ReferenceData
@@ -55,9 +56,19 @@ class Plan:
     preps: list[PlannedPrep]
 
 
-def plan(loaded: LoadedSpec, reference: ReferenceData) -> Plan:
-    """Expand the spec; raise `ReferenceDataError` listing every problem."""
-    planner = _Planner(loaded, reference)
+def plan(
+    loaded: LoadedSpec, reference: ReferenceData, *, preview: bool = False
+) -> Plan:
+    """Expand the spec; raise `ReferenceDataError` listing every problem.
+
+    A `preview` lists stock shortages instead of failing on them, so it skips
+    the stock part of the feasibility proof.
+    """
+    planner = Planner(loaded, reference)
+    # Prove the spec can be met before spending time and memory on it.
+    check_feasibility(planner, stock=not preview)
+    if planner.problems:
+        raise ReferenceDataError(planner.problems)
     orders = planner.expand_orders()
     preps = planner.allocate(orders) if not planner.problems else []
     if planner.problems:
@@ -66,24 +77,30 @@ def plan(loaded: LoadedSpec, reference: ReferenceData) -> Plan:
     return Plan(orders=orders, preps=preps)
 
 
-class _Planner:
+class Planner:
+    """Expands one spec against its reference rows, collecting every problem."""
+
     def __init__(self, loaded: LoadedSpec, reference: ReferenceData) -> None:
         self.spec = loaded.spec
         self.source = loaded.source
         self.ref = reference
         self.problems: list[Diagnostic] = []
-        self._reported: set[tuple[SpecPath, str]] = set()
+        self._reported: set[tuple[SpecPath, str, str]] = set()
         self._checked_skus: set[tuple[SpecPath, str]] = set()
         self._serving_cache: dict[str, list[str]] = {}
+        # Each order group's customers, once resolved (by the feasibility pass)
+        self.pools: dict[int, list[str]] = {}
 
     # -- reporting ---------------------------------------------------------
 
     def error(
         self, path: SpecPath, code: str, message: str, *, hint: str | None = None
     ) -> None:
-        if (path, code) in self._reported:
+        # One mistake, one message: the same problem at the same place (a SKU
+        # of a template used by many groups, say) is reported once.
+        if (path, code, message) in self._reported:
             return
-        self._reported.add((path, code))
+        self._reported.add((path, code, message))
         self.problems.append(
             Diagnostic(code, message, self.source.position(path), hint)
         )
@@ -105,8 +122,8 @@ class _Planner:
 
     def _expand_group(self, g: int, group: OrderGroup) -> list[PlannedOrder]:
         here: SpecPath = ("orders", g)
-        pool = self._customer_pool(g, group)
-        base_lines = self._base_lines(g, group)
+        pool = self.customer_pool(g, group)
+        base_lines = self.base_lines(g, group)
         if pool is None or base_lines is None:
             return []
         status = self._status(group)
@@ -114,7 +131,7 @@ class _Planner:
         rng = RuleRandom(self.spec.seed, "orders", group.name)
         excluded = set(group.exclude)
         fixed_lines = _fixed(base_lines)
-        location_of = self._location_cache(here)
+        location_of = self.location_cache(here)
         random_pick = group.pick == "random"
 
         orders: list[PlannedOrder] = []
@@ -165,7 +182,7 @@ class _Planner:
             return self.spec.templates[group.template].status
         return "pending"
 
-    def _base_lines(self, g: int, group: OrderGroup) -> Sequence[Line] | None:
+    def base_lines(self, g: int, group: OrderGroup) -> Sequence[Line] | None:
         if group.duplicate is not None:
             path: SpecPath = ("orders", g, "duplicate", "lines")
             lines: Sequence[Line] | None = group.duplicate.lines
@@ -205,7 +222,7 @@ class _Planner:
                 ok = False
         return ok
 
-    def _customer_pool(self, g: int, group: OrderGroup) -> list[str] | None:
+    def customer_pool(self, g: int, group: OrderGroup) -> list[str] | None:
         here: SpecPath = ("orders", g)
         if group.duplicate is not None:
             code = group.duplicate.customer
@@ -266,7 +283,7 @@ class _Planner:
             return False
         return True
 
-    def _location_cache(self, here: SpecPath) -> _LocationOf:
+    def location_cache(self, here: SpecPath) -> _LocationOf:
         return _LocationOf(self, here)
 
     # -- preps -------------------------------------------------------------
@@ -290,7 +307,7 @@ class _Planner:
                     by_location[order.location].append(position)
             locations = sorted(by_location)
             if group.location is not None:
-                if not self._check_location(group.location, ("collection_preps", p)):
+                if not self.check_location(group.location, ("collection_preps", p)):
                     continue
                 locations = [group.location]
             for location in locations:
@@ -302,7 +319,7 @@ class _Planner:
                 preps.extend(made)
         return preps
 
-    def _check_location(self, code: str, here: SpecPath) -> bool:
+    def check_location(self, code: str, here: SpecPath) -> bool:
         location = self.ref.locations.get(code)
         if location is None:
             near = suggest(code, self.ref.locations)
@@ -329,7 +346,7 @@ class _Planner:
         count = group.count or 0
         preps = []
         for k in range(count):
-            carrier = self._carrier_for(p, group, location, k)
+            carrier = self.carrier_for(p, group, location, k)
             if carrier is None:
                 return []
             override = group.overrides.get(k)
@@ -412,7 +429,7 @@ class _Planner:
                     f"all orders of a prep must be at {location}",
                 )
                 continue
-            carrier = self._carrier_for(p, group, location, k)
+            carrier = self.carrier_for(p, group, location, k)
             if carrier is None:
                 continue
             if len(positions) > carrier.max_orders_per_prep:
@@ -430,7 +447,7 @@ class _Planner:
             )
         return preps
 
-    def _carrier_for(
+    def carrier_for(
         self, p: int, group: PrepGroup, location: str, k: int
     ) -> Carrier | None:
         here: SpecPath = ("collection_preps", p)
@@ -515,7 +532,7 @@ class _Planner:
 class _LocationOf:
     """Each customer's fulfilment location, checked once per customer."""
 
-    def __init__(self, planner: _Planner, here: SpecPath) -> None:
+    def __init__(self, planner: Planner, here: SpecPath) -> None:
         self.planner = planner
         self.here = here
         self.cache: dict[str, str | None] = {}

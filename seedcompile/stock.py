@@ -11,12 +11,15 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seedcompile.errors import Diagnostic, ReferenceDataError
 from seedcompile.load import SourceMap
-from seedcompile.plan import PlannedOrder
 from seedcompile.reference import ReferenceData
 from seedcompile.spec import InventoryPolicy
+
+if TYPE_CHECKING:
+    from seedcompile.plan import PlannedOrder
 
 log = logging.getLogger("seedcompile.stock")
 

@@ -144,9 +144,30 @@ collection_preps:
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "allocation.over-capacity"
     # 60 orders, of which those of customers without a home location are at
-    # LON1: 40 of them, over ROYALMAIL's 25.
+    # LON1: 40 of them, over ROYALMAIL's 25. Found before any order is built.
+    assert problem.message == "40 orders at LON1 but the 1 preps of 'p' take at most 25"
+    assert problem.hint == (
+        "raise `count` to at least 2, or choose carriers that take more orders"
+    )
+
+
+def test_round_robin_must_fit_every_prep(demo: str) -> None:
+    # 37 of the 56 active EU-WEST customers ship from LON1; 90 orders round
+    # robin put 59 there, dealt over DHL (50) and ROYALMAIL (25): 30 and 29.
+    text = spec(
+        orders(count=90)
+        + """
+collection_preps:
+  - name: p
+    count: 2
+    location: LON1
+    carrier: [DHL, ROYALMAIL]
+    date: 2026-12-10
+"""
+    )
+    [problem] = failure(text, demo).diagnostics
     assert problem.message == (
-        "prep 0 of 'p' at LON1 would hold 40 orders but ROYALMAIL takes at most 25"
+        "prep 1 of 'p' at LON1 would hold 29 orders but ROYALMAIL takes at most 25"
     )
 
 
