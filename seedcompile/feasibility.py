@@ -70,9 +70,10 @@ def _picks(planner: Planner, group: OrderGroup, pool: list[str]) -> Counter[str]
     picks: Counter[str] = Counter()
     if group.pick == "random":
         rng = RuleRandom(planner.spec.seed, "orders", group.name)
+        n = len(pool)
         for index in range(group.count):
             if index not in excluded:
-                picks[pool[rng.stream(index).draw(len(pool))]] += 1
+                picks[pool[rng.block(index)[0] % n]] += 1
     else:
         rounds, rest = divmod(group.count, len(pool))
         for i, customer in enumerate(pool):
@@ -85,7 +86,7 @@ def _picks(planner: Planner, group: OrderGroup, pool: list[str]) -> Counter[str]
                 picks[pool[index % len(pool)]] -= 1
             else:
                 rng = RuleRandom(planner.spec.seed, "orders", group.name)
-                picks[pool[rng.stream(index).draw(len(pool))]] -= 1
+                picks[pool[rng.block(index)[0] % len(pool)]] -= 1
             picks[override.customer] += 1
     return picks
 
@@ -252,5 +253,5 @@ def _customer_at(
     if override is not None and override.customer is not None:
         return override.customer
     if group.pick == "random":
-        return pool[rng.stream(index).draw(len(pool))]
+        return pool[rng.block(index)[0] % len(pool)]
     return pool[index % len(pool)]

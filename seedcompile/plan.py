@@ -19,7 +19,7 @@ from seedcompile.diagnose import suggest
 from seedcompile.errors import Diagnostic, ReferenceDataError
 from seedcompile.feasibility import check_feasibility
 from seedcompile.load import SpecPath
-from seedcompile.randomness import Draws, RuleRandom
+from seedcompile.randomness import RuleRandom
 from seedcompile.reference import Carrier, ReferenceData
 from seedcompile.spec import Line, OrderGroup, PrepGroup
 
@@ -122,7 +122,7 @@ class Planner:
 
     def _expand_group(self, g: int, group: OrderGroup) -> list[PlannedOrder]:
         here: SpecPath = ("orders", g)
-        pool = self.customer_pool(g, group)
+        pool = self.pools.get(g) or self.customer_pool(g, group)
         base_lines = self.base_lines(g, group)
         if pool is None or base_lines is None:
             return []
@@ -132,19 +132,28 @@ class Planner:
         excluded = set(group.exclude)
         fixed_lines = _fixed(base_lines)
         location_of = self.location_cache(here)
+        locations: dict[str, str | None] = {}
         random_pick = group.pick == "random"
+        overridden = bool(group.overrides)
+        override_rng = RuleRandom(self.spec.seed, "orders", group.name, "overrides")
+        prefix = f"{group.name}-"
 
         orders: list[PlannedOrder] = []
+        n = len(pool)
+        # Values one order draws: its customer (random picks), then one per
+        # line with a quantity range.
+        wanted = int(random_pick) + (0 if fixed_lines else len(base_lines))
         for index in range(group.count):
             if index in excluded:
                 continue
-            override = group.overrides.get(index)
-            draws = rng.stream(index)
-            customer = pool[index % len(pool)]
-            if random_pick:
-                customer = pool[draws.draw(len(pool))]
-            lines = fixed_lines or _draw_lines(base_lines, draws)
+            values: Sequence[int] = rng.values(index, wanted) if wanted else ()
+            customer = pool[values[0] % n] if random_pick else pool[index % n]
+            if fixed_lines is not None:
+                lines = fixed_lines
+            else:
+                lines = _draw_lines(base_lines, values, int(random_pick))
             order_status = status
+            override = group.overrides.get(index) if overridden else None
             if override is not None:
                 opath = (*here, "overrides", index)
                 if override.customer is not None:
@@ -154,15 +163,20 @@ class Planner:
                 if override.lines is not None:
                     self._check_lines(override.lines, (*opath, "lines"))
                     lines = _fixed(override.lines) or _draw_lines(
-                        override.lines, rng.stream(index, 1)
+                        override.lines,
+                        override_rng.values(index, len(override.lines)),
+                        0,
                     )
                 order_status = override.status or order_status
-            location = location_of(customer)
+            location = locations.get(customer, _UNKNOWN)
+            if location is _UNKNOWN:
+                location = location_of(customer)
+                locations[customer] = location
             if location is None:
                 continue
             orders.append(
                 PlannedOrder(
-                    ref=f"{group.name}-{index:0{width}d}",
+                    ref=f"{prefix}{index:0{width}d}",
                     customer=customer,
                     location=location,
                     status=order_status,
@@ -570,9 +584,13 @@ def _fixed(lines: Sequence[Line]) -> OrderLines | None:
     return None
 
 
-def _draw_lines(lines: Sequence[Line], draws: Draws) -> OrderLines:
-    """Quantities drawn in line order, after the customer's draw if any."""
+def _draw_lines(lines: Sequence[Line], values: Sequence[int], start: int) -> OrderLines:
+    """Quantities drawn in line order from `values[start:]`."""
     return tuple(
-        (line.sku, draws.between(line.quantity.min, line.quantity.max))
-        for line in lines
+        (line.sku, q.min + values[start + n] % (q.max - q.min + 1))
+        for n, line in enumerate(lines)
+        for q in [line.quantity]
     )
+
+
+_UNKNOWN = "\x00unknown"

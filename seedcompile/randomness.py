@@ -1,15 +1,19 @@
 """Seeded choices that depend on the spec's seed and the rule that draws them.
 
 Each draw hashes the seed together with a path that names the rule (the
-group's name, what is drawn, the order's index), so a draw never depends on
-how many draws came before it: adding, removing or reordering one group leaves
-every other group's draws as they were. The stream is BLAKE2b, fixed by this
-module, not by the version of `random` or of any library.
+group's name, the order's index), so a draw never depends on how many draws
+came before it: adding, removing or reordering one group leaves every other
+group's draws as they were. The stream is BLAKE2b, fixed by this module, not
+by the version of `random` or of any library: one 64-byte digest gives eight
+64-bit values, taken in order.
 """
 
 from __future__ import annotations
 
+import struct
 from hashlib import blake2b
+
+_EIGHT = struct.Struct(">8Q").unpack
 
 
 class RuleRandom:
@@ -20,19 +24,24 @@ class RuleRandom:
     def __init__(self, seed: int, *rule: str) -> None:
         self._prefix = "\x1f".join([str(seed), *rule]).encode() + b"\x1e"
 
-    def draw(self, n: int, *where: int) -> int:
-        """A number in `range(n)` for the place `where` inside the rule."""
-        if n <= 1:
-            return 0
-        return self.stream(*where).draw(n)
+    def block(self, index: int, block: int = 0) -> tuple[int, ...]:
+        """Eight 64-bit values for one place (one order), block by block."""
+        key = self._prefix + b"%d#%d" % (index, block)
+        return _EIGHT(blake2b(key, digest_size=64).digest())
 
-    def between(self, low: int, high: int, *where: int) -> int:
-        """A number from `low` to `high` inclusive."""
-        return low + self.draw(high - low + 1, *where)
+    def values(self, index: int, count: int) -> list[int]:
+        """The first `count` values for one place."""
+        values = list(self.block(index))
+        block = 1
+        while len(values) < count:
+            values += self.block(index, block)
+            block += 1
+        return values
 
     def stream(self, *where: int) -> Draws:
-        """A sequence of draws for one place (one order, say)."""
-        return Draws(self._prefix + ",".join(map(str, where)).encode())
+        """A sequence of draws for a place named by several numbers."""
+        key = self._prefix + ",".join(map(str, where)).encode()
+        return Draws(key)
 
 
 class Draws:
@@ -48,13 +57,9 @@ class Draws:
     def draw(self, n: int) -> int:
         """The next number in `range(n)`."""
         if not self._values:
-            digest = blake2b(
-                self._key + b"#" + str(self._block).encode(), digest_size=64
-            ).digest()
+            digest = blake2b(self._key + b"#%d" % self._block, digest_size=64)
             self._block += 1
-            self._values = [
-                int.from_bytes(digest[i : i + 8], "big") for i in range(56, -8, -8)
-            ]
+            self._values = list(reversed(_EIGHT(digest.digest())))
         # 64 bits modulo n: a bias below n / 2**64, far under anything a
         # fixture could show.
         return self._values.pop() % n
