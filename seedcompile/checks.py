@@ -8,7 +8,7 @@ found is reported at once, in file order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,16 +43,20 @@ def load_spec(path: Path, *, display_name: str | None = None) -> LoadedSpec:
 
 
 def check_document(document: Document) -> LoadedSpec:
-    """Validate a parsed document as a spec."""
+    """Validate a parsed document as a spec; raise listing every problem."""
+    problems = list(document.problems)
     try:
         spec = Spec.model_validate(document.data)
     except ValidationError as exc:
-        raise SpecError(
-            diagnose_validation(
-                exc, data=document.data, source=document.source, root=Spec
-            )
-        ) from None
-    problems = _SpecChecker(spec, document.source).run()
+        problems += diagnose_validation(
+            exc,
+            data=document.data,
+            source=document.source,
+            root=Spec,
+            is_reported=document.is_reported,
+        )
+        raise SpecError(problems) from None
+    problems += _SpecChecker(spec, document.source, document.is_reported).run()
     if problems:
         raise SpecError(problems)
     digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
@@ -62,9 +66,15 @@ def check_document(document: Document) -> LoadedSpec:
 class _SpecChecker:
     """Cross-references inside one spec."""
 
-    def __init__(self, spec: Spec, source: SourceMap) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        source: SourceMap,
+        is_reported: Callable[[SpecPath], bool] = lambda _path: False,
+    ) -> None:
         self.spec = spec
         self.source = source
+        self.is_reported = is_reported
         self.problems: list[Diagnostic] = []
 
     def run(self) -> list[Diagnostic]:
@@ -91,7 +101,12 @@ class _SpecChecker:
         *,
         hint: str | None = None,
         at_key: bool = False,
+        about: SpecPath | None = None,
     ) -> None:
+        # `about`: the value the problem is about, when `path` only places it
+        # (a missing key is placed at its mapping).
+        if self.is_reported(about or path):
+            return  # a consequence of a problem the YAML reader reported
         position = self.source.position(path, at_key=at_key)
         self.problems.append(Diagnostic(code, message, position, hint))
 
@@ -145,6 +160,7 @@ class _SpecChecker:
                 f"orders[{i}] lacks the required key `customers`",
                 hint="say which customers: a list of codes, `{region: CODE}` or `all`",
                 at_key=True,
+                about=(*here, "customers"),
             )
         if group.duplicate is not None and group.customers is not None:
             self._error(
@@ -159,7 +175,7 @@ class _SpecChecker:
                     (*here, "overrides", index),
                     "spec.index-out-of-range",
                     f"override for order {index}, but the group has "
-                    f"{group.count} orders (0 to {group.count - 1})",
+                    f"{_plural(group.count, 'order')} (0 to {group.count - 1})",
                     at_key=True,
                 )
         for n, index in enumerate(group.exclude):
@@ -168,7 +184,7 @@ class _SpecChecker:
                     (*here, "exclude", n),
                     "spec.index-out-of-range",
                     f"exclusion of order {index}, but the group has "
-                    f"{group.count} orders (0 to {group.count - 1})",
+                    f"{_plural(group.count, 'order')} (0 to {group.count - 1})",
                 )
             elif index in group.overrides:
                 self._error(
@@ -198,6 +214,7 @@ class _SpecChecker:
                 "spec.missing-key",
                 f"collection_preps[{i}] lacks the required key `count`",
                 at_key=True,
+                about=(*here, "count"),
             )
         if explicit is not None and group.count not in (None, len(explicit)):
             self._error(
@@ -213,8 +230,8 @@ class _SpecChecker:
                 self._error(
                     (*here, "overrides", index),
                     "spec.index-out-of-range",
-                    f"override for prep {index}, but the group has {count} preps "
-                    f"per location (0 to {count - 1})",
+                    f"override for prep {index}, but the group has "
+                    f"{_plural(count, 'prep')} per location (0 to {count - 1})",
                     at_key=True,
                 )
 
@@ -224,3 +241,7 @@ def _known(names: Iterable[str]) -> str:
     if not listed:
         return "none are defined"
     return "defined: " + ", ".join(f"`{name}`" for name in listed[:10])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

@@ -81,7 +81,7 @@ class SourceMap:
         while probe not in self.spans and probe:
             probe = probe[:-1]
         span = self.spans.get(probe)
-        text = format_path(path)
+        text = format_path(path) or None  # None: the spec as a whole
         if span is None:
             return SourcePosition(self.file, None, None, text)
         if at_key and probe == tuple(path) and span.key_line is not None:
@@ -179,7 +179,7 @@ def _encoding_diagnostic(raw: bytes, exc: UnicodeDecodeError, file: str) -> Diag
         f"the spec is not valid UTF-8: byte 0x{raw[exc.start]:02X} cannot start "
         "a character here",
         SourcePosition(file, raw.count(b"\n", 0, exc.start) + 1, len(before) + 1),
-        "save the file as UTF-8 (it looks like Latin-1 or UTF-16)",
+        "save the file as UTF-8",
     )
 
 
@@ -206,15 +206,17 @@ def parse_yaml(text: str, *, file: str) -> Document:
         if loader is not None:
             loader.dispose()
     source = SourceMap(file)
-    if node is None:
+    builder = _Builder(source)
+    data = builder.build(node, ()) if node is not None else None
+    if builder.errors and not isinstance(data, dict):
+        raise SpecError(builder.errors)  # a refused tag on the whole document
+    if data is None:
         raise SpecError.single(
             "spec.empty",
             "the spec file is empty",
             position=SourcePosition(file, 1, 1),
             hint="start with `version: 1`",
         )
-    builder = _Builder(source)
-    data = builder.build(node, ())
     if not isinstance(data, dict):
         raise SpecError.single(
             "spec.not-mapping",
@@ -273,7 +275,11 @@ class _SpecLoader(yaml.SafeLoader):
         try:
             node = super().compose_node(parent, index)
             if node is not None:
-                self._measure(node, ancestors)
+                self._measure(node, ancestors, event.start_mark)
+                if isinstance(event, yaml.ScalarEvent) and event.tag == "!":
+                    # `! 12` is the text "12" (YAML 1.2); PyYAML resolves it
+                    # like a plain scalar.
+                    node.tag = f"{_CORE}str"
         finally:
             self._ascend(event)
         return node
@@ -309,8 +315,12 @@ class _SpecLoader(yaml.SafeLoader):
         if anchor is not None:
             self.open_anchors.discard(anchor)
 
-    def _measure(self, node: yaml.Node, ancestors: int) -> None:
-        """Refuse `node` if, aliases expanded, it is too large or too deep."""
+    def _measure(self, node: yaml.Node, ancestors: int, mark: Any) -> None:
+        """Refuse `node` if, aliases expanded, it is too large or too deep.
+
+        `mark` is where the node stands here: for an alias, the alias itself,
+        not the anchored node it shares.
+        """
         if id(node) not in self.sizes:
             children: list[yaml.Node] = []
             if isinstance(node, yaml.MappingNode):
@@ -330,7 +340,7 @@ class _SpecLoader(yaml.SafeLoader):
             raise self._refuse(
                 "yaml.too-many-values",
                 f"this value expands to {values:,} values; the limit is {MAX_VALUES:,}",
-                node.start_mark,
+                mark,
                 hint="aliases (`*name`) to large anchors multiply; use counts "
                 "and templates instead",
             )
@@ -339,7 +349,7 @@ class _SpecLoader(yaml.SafeLoader):
                 "yaml.too-deep",
                 f"with its aliases expanded, this value nests more than "
                 f"{MAX_DEPTH} levels deep",
-                node.start_mark,
+                mark,
                 hint="an alias inside an alias inside an alias adds up; "
                 "flatten the anchors",
             )
@@ -371,6 +381,7 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
     code, hint = "yaml.syntax", None
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
     if "found character '\\t'" in problem:
+        message = "YAML syntax error: a tab character, where YAML allows only spaces"
         hint = "indent with spaces, not tabs"
     elif "expected <block end>" in problem:
         message = "YAML syntax error: this line is indented differently from the "
@@ -387,6 +398,10 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
     elif "found unexpected end of stream" in problem and "quoted" in context:
         hint = "close the quote"
     elif "flow sequence" in context or "flow mapping" in context:
+        opened = "list" if "sequence" in context else "mapping"
+        if exc.context_mark is not None:
+            opened += f" opened on line {exc.context_mark.line + 1}"
+        message = f"YAML syntax error: {problem}, in the {opened}"
         hint = "close every `[` with `]` and every `{` with `}`"
     elif "found undefined alias" in problem:
         code = "yaml.undefined-alias"

@@ -8,6 +8,7 @@ offending line and a caret), `json` (one JSON object per line) and `github`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from seedcompile.errors import Diagnostic
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # More than this many problems are summarised as "and N more".
 MAX_SHOWN = 50
@@ -35,28 +38,40 @@ def report(
     console: Console,
     stdout: TextIO,
 ) -> None:
-    """Print every diagnostic (up to `MAX_SHOWN`) in the chosen format."""
+    """Print every diagnostic (up to `MAX_SHOWN`) in the chosen format.
+
+    Human and JSON output go to the console (stderr), so that they never mix
+    with a SeedConfig written to stdout; GitHub workflow commands go to
+    stdout, where the runner reads them.
+    """
     shown = diagnostics[:MAX_SHOWN]
     hidden = len(diagnostics) - len(shown)
+    more = f"and {hidden} more error{'s' if hidden != 1 else ''} not shown"
     if fmt is ErrorFormat.json:
         for diagnostic in shown:
             console.file.write(json.dumps(as_json(diagnostic)) + "\n")
         if hidden:
-            console.file.write(json.dumps({"code": "more", "count": hidden}) + "\n")
+            summary = Diagnostic("more", more, hint=_MORE_HINT)
+            console.file.write(json.dumps(as_json(summary) | {"count": hidden}) + "\n")
         console.file.flush()
         return
     if fmt is ErrorFormat.github:
         for diagnostic in shown:
             stdout.write(as_github(diagnostic) + "\n")
         if hidden:
-            stdout.write(f"::error::and {hidden} more errors\n")
+            stdout.write(f"::error title=more::{more} ({_MORE_HINT})\n")
         stdout.flush()
         return
     sources = _SourceCache()
     for diagnostic in shown:
         _print_human(diagnostic, console, sources)
     if hidden:
-        console.print(f"[bold red]… and {hidden} more[/]")
+        console.print(
+            f"[bold red]… {more}[/] ({_MORE_HINT})", highlight=False, emoji=False
+        )
+
+
+_MORE_HINT = "fix these and run again to see the rest"
 
 
 def as_json(diagnostic: Diagnostic) -> dict[str, object]:
@@ -91,7 +106,7 @@ def as_github(diagnostic: Diagnostic) -> str:
 def location_text(diagnostic: Diagnostic) -> str:
     """`file:line:column` as far as it is known."""
     pos = diagnostic.position
-    parts = [pos.file or "<spec>"]
+    parts = [pos.file or "seedcompile"]
     if pos.line:
         parts.append(str(pos.line))
         if pos.column:
@@ -108,20 +123,30 @@ def _print_human(
         f"[bold]{where}[/]: [bold red]error[/] [dim]\\[{diagnostic.code}][/] "
         f"{escape(diagnostic.message)}",
         highlight=False,
+        emoji=False,
         soft_wrap=True,
     )
     line = sources.line(pos.file, pos.line) if pos.line else None
     if line is not None and pos.line:
         gutter = str(pos.line)
-        console.print(f"  [dim]{gutter} |[/] {escape(line)}", highlight=False)
+        console.print(
+            f"  [dim]{gutter} |[/] {escape(line)}",
+            highlight=False,
+            emoji=False,
+            soft_wrap=True,
+        )
         caret = " " * ((pos.column or 1) - 1) + "^"
         console.print(
-            f"  [dim]{' ' * len(gutter)} |[/] [bold red]{caret}[/]", highlight=False
+            f"  [dim]{' ' * len(gutter)} |[/] [bold red]{caret}[/]",
+            highlight=False,
+            emoji=False,
+            soft_wrap=True,
         )
     if diagnostic.hint:
         console.print(
             f"  [cyan]hint:[/] {escape(diagnostic.hint)}",
             highlight=False,
+            emoji=False,
             soft_wrap=True,
         )
 
@@ -144,7 +169,16 @@ class _SourceCache:
         lines = self._files[file]
         if lines is None or not 1 <= number <= len(lines):
             return None
-        return lines[number - 1].replace("\t", " ")
+        return shown_line(lines[number - 1])
+
+
+def shown_line(text: str) -> str:
+    """A source line as the snippet shows it: one column per character.
+
+    A tab becomes a space and a control character a replacement mark, so that
+    the caret below still lines up.
+    """
+    return _CONTROL.sub("\ufffd", text.replace("\t", " "))
 
 
 def _escape_data(text: str) -> str:

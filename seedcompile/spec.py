@@ -43,15 +43,21 @@ def _parse_date(value: Any) -> Any:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
+            # The value goes into the message itself: pydantic's templates
+            # know no `!r`.
             raise PydanticCustomError(
-                "date_form",
-                "expected a date written YYYY-MM-DD, got {value!r}",
-                {"value": value},
+                "date_form", f"expected a date written YYYY-MM-DD, got {value!r}"
             ) from None
     return value
 
 
 PrepDate = Annotated[dt.date, BeforeValidator(_parse_date)]
+
+
+def _found(model: BaseModel) -> str:
+    """`(found `a`, `b`)`: the keys a one-of-several-forms rule was given."""
+    keys = ", ".join(f"`{key}`" for key in sorted(model.model_fields_set))
+    return f" (found {keys})" if keys else " (found none)"
 
 
 class _Model(BaseModel):
@@ -73,7 +79,7 @@ class QuantityRange(_Model):
             return value
         raise PydanticCustomError(
             "quantity_form",
-            "a quantity is a whole number or a range `{{min: 1, max: 3}}`",
+            "a quantity is a whole number or a range `{min: 1, max: 3}`",
         )
 
     @model_validator(mode="after")
@@ -127,8 +133,8 @@ class CustomerSelection(_Model):
             return value
         raise PydanticCustomError(
             "customers_form",
-            "customers are a list of customer codes, `{{region: CODE}}`, "
-            "`{{regions: [CODE, ...]}}` or `all`",
+            "customers are a list of customer codes, `{region: CODE}`, "
+            "`{regions: [CODE, ...]}` or `all`",
         )
 
     @model_validator(mode="after")
@@ -137,7 +143,8 @@ class CustomerSelection(_Model):
         if sum(value is not None for value in given) != 1:
             raise PydanticCustomError(
                 "customers_form",
-                "give exactly one of `codes`, `region`, `regions` or `all`",
+                "give exactly one of `codes`, `region`, `regions` or `all`"
+                + _found(self),
             )
         return self
 
@@ -195,7 +202,7 @@ class CarrierRule(_Model):
         raise PydanticCustomError(
             "carrier_form",
             "a carrier rule is a carrier code, `any`, a list to rotate through, "
-            "`{{rotate: [...]}}` or `{{by_region: {{REGION: CARRIER}}}}`",
+            "`{rotate: [...]}` or `{by_region: {REGION: CARRIER}}`",
         )
 
     @model_validator(mode="after")
@@ -204,7 +211,8 @@ class CarrierRule(_Model):
         if sum(value is not None for value in given) != 1:
             raise PydanticCustomError(
                 "carrier_form",
-                "give exactly one of `fixed`, `rotate`, `by_region` or `any`",
+                "give exactly one of `fixed`, `rotate`, `by_region` or `any`"
+                + _found(self),
             )
         return self
 
@@ -235,7 +243,7 @@ class Allocation(_Model):
         raise PydanticCustomError(
             "allocation_form",
             "an allocation is `round_robin`, `fill` or "
-            "`{{explicit: [[order indices of prep 0], ...]}}`",
+            "`{explicit: [[order indices of prep 0], ...]}`",
         )
 
 
