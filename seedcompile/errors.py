@@ -41,6 +41,8 @@ class Diagnostic:
     message: str
     position: SourcePosition = SourcePosition()
     hint: str | None = None
+    # The offending value, when a later step may add a suggestion for it
+    subject: str | None = None
 
     def sort_key(self) -> tuple[str, int, int, str]:
         pos = self.position

@@ -66,6 +66,7 @@ def plan(
     """
     planner = Planner(loaded, reference)
     # Prove the spec can be met before spending time and memory on it.
+    planner.check_named_carriers()
     check_feasibility(planner, stock=not preview)
     if planner.problems:
         raise ReferenceDataError(planner.problems)
@@ -94,7 +95,13 @@ class Planner:
     # -- reporting ---------------------------------------------------------
 
     def error(
-        self, path: SpecPath, code: str, message: str, *, hint: str | None = None
+        self,
+        path: SpecPath,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        subject: str | None = None,
     ) -> None:
         # One mistake, one message: the same problem at the same place (a SKU
         # of a template used by many groups, say) is reported once.
@@ -102,7 +109,7 @@ class Planner:
             return
         self._reported.add((path, code, message))
         self.problems.append(
-            Diagnostic(code, message, self.source.position(path), hint)
+            Diagnostic(code, message, self.source.position(path), hint, subject)
         )
 
     def spelled(self, *candidates: SpecPath) -> SpecPath:
@@ -224,6 +231,7 @@ class Planner:
                     where,
                     "reference.unknown-sku",
                     f"no SKU {line.sku!r} in the reference data",
+                    subject=line.sku,
                 )
                 ok = False
             elif not variant.active:
@@ -285,6 +293,7 @@ class Planner:
                 path,
                 "reference.unknown-customer",
                 f"no customer {code!r} in the reference data",
+                subject=code,
             )
             return False
         if not customer.active:
@@ -301,6 +310,57 @@ class Planner:
         return _LocationOf(self, here)
 
     # -- preps -------------------------------------------------------------
+
+    def check_named_carriers(self) -> None:
+        """Every carrier a rule names exists and is active, used or not.
+
+        A misspelt carrier late in a rotation is a mistake even when the
+        count never reaches it; which carrier serves which region is checked
+        where a prep uses it.
+        """
+        for p, group in enumerate(self.spec.collection_preps):
+            here: SpecPath = ("collection_preps", p)
+            rule = group.carrier
+            named: list[tuple[str, SpecPath]] = []
+            if rule.fixed is not None:
+                named.append(
+                    (
+                        rule.fixed,
+                        self.spelled((*here, "carrier", "fixed"), (*here, "carrier")),
+                    )
+                )
+            for n, code in enumerate(rule.rotate or ()):
+                path = self.spelled(
+                    (*here, "carrier", "rotate", n), (*here, "carrier", n)
+                )
+                named.append((code, path))
+            for region, code in (rule.by_region or {}).items():
+                named.append((code, (*here, "carrier", "by_region", region)))
+            for k, override in group.overrides.items():
+                if override.carrier is not None:
+                    named.append((override.carrier, (*here, "overrides", k, "carrier")))
+            for code, path in named:
+                self._known_carrier(code, path)
+
+    def _known_carrier(self, code: str, path: SpecPath) -> Carrier | None:
+        carrier = self.ref.carriers.get(code)
+        if carrier is None:
+            near = suggest(code, self.ref.carriers)
+            self.error(
+                path,
+                "reference.unknown-carrier",
+                f"no carrier {code!r} in the reference data",
+                hint=f"did you mean `{near}`?" if near else None,
+            )
+            return None
+        if not carrier.active:
+            self.error(
+                path,
+                "reference.inactive-carrier",
+                f"carrier {code!r} is not active",
+            )
+            return None
+        return carrier
 
     def allocate(self, orders: list[PlannedOrder]) -> list[PlannedPrep]:
         allocated = [False] * len(orders)
@@ -514,22 +574,8 @@ class Planner:
     def _check_carrier(
         self, code: str, region: str, location: str, path: SpecPath
     ) -> Carrier | None:
-        carrier = self.ref.carriers.get(code)
+        carrier = self._known_carrier(code, path)
         if carrier is None:
-            near = suggest(code, self.ref.carriers)
-            self.error(
-                path,
-                "reference.unknown-carrier",
-                f"no carrier {code!r} in the reference data",
-                hint=f"did you mean `{near}`?" if near else None,
-            )
-            return None
-        if not carrier.active:
-            self.error(
-                path,
-                "reference.inactive-carrier",
-                f"carrier {code!r} is not active",
-            )
             return None
         if region not in carrier.regions:
             serving = self._serving(region)
