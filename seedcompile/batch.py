@@ -6,7 +6,7 @@ Only a database failure, which would fail every spec alike, is raised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ async def run_batch(
     targets: list[Path | None],
     check: bool,
     force: bool = False,
+    overrides: Sequence[str] = (),
     on_loaded: Callable[[int], None] | None = None,
 ) -> list[SpecRun]:
     """Compile `specs`; write each result to its target unless `check`.
@@ -76,7 +77,7 @@ async def run_batch(
     loaded: list[tuple[SpecRun, LoadedSpec]] = []
     for run in runs:
         try:
-            loaded.append((run, load_spec(run.spec.path)))
+            loaded.append((run, load_spec(run.spec.path, overrides=overrides)))
         except SeedcompileError as exc:
             run.error = exc
     if on_loaded is not None:
@@ -167,14 +168,17 @@ async def _find_drift(
 
 
 async def write_locks(
-    specs: list[SpecFile], *, settings: DatabaseSettings
+    specs: list[SpecFile],
+    *,
+    settings: DatabaseSettings,
+    overrides: Sequence[str] = (),
 ) -> list[tuple[SpecFile, Path | SeedcompileError]]:
     """Write the lock file of each spec; its path, or why it failed."""
     outcomes: list[tuple[SpecFile, Path | SeedcompileError]] = []
     loaded: list[tuple[SpecFile, LoadedSpec]] = []
     for spec in specs:
         try:
-            loaded.append((spec, load_spec(spec.path)))
+            loaded.append((spec, load_spec(spec.path, overrides=overrides)))
         except SeedcompileError as exc:
             outcomes.append((spec, exc))
     if not loaded:

@@ -8,15 +8,16 @@ found is reported at once, in file order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from seedcompile.compose import read_composed
 from seedcompile.diagnose import diagnose_validation, suggest
 from seedcompile.errors import Diagnostic, SpecError
-from seedcompile.load import Document, SourceMap, SpecPath, read_spec_file
+from seedcompile.load import Document, SourceMap, SpecPath
 from seedcompile.spec import Spec
 
 # The most orders one spec may expand to, all groups together.
@@ -36,9 +37,11 @@ class LoadedSpec:
         return self.source.file
 
 
-def load_spec(path: Path, *, display_name: str | None = None) -> LoadedSpec:
-    """Read, parse and check one spec file."""
-    document = read_spec_file(path, display_name=display_name)
+def load_spec(
+    path: Path, *, display_name: str | None = None, overrides: Sequence[str] = ()
+) -> LoadedSpec:
+    """Read, compose (`extends`, `--set`), parse and check one spec file."""
+    document = read_composed(path, display_name=display_name, overrides=overrides)
     return check_document(document)
 
 

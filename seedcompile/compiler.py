@@ -44,6 +44,7 @@ from seedcompile.reference import (
 )
 from seedcompile.seedconfig import assemble, check_rules, validate_document
 from seedcompile.stock import StockAdjustment, settle_stock
+from seedcompile.suggestions import add_suggestions
 
 log = logging.getLogger("seedcompile.compiler")
 
@@ -166,6 +167,12 @@ async def compile_specs(
                 ]
                 taken = await find_taken_codes(snap.conn, codes)
             shared.count_queries(1, len(taken))
+            failed = [
+                job.outcome for job in jobs if isinstance(job.outcome, SeedcompileError)
+            ]
+            if failed:
+                # Only on failure: look up the codes the user probably meant.
+                await add_suggestions(snap.conn, failed)
 
     outcomes: list[Outcome] = []
     for job in jobs:

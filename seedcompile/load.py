@@ -66,6 +66,8 @@ class Span:
     column: int
     key_line: int | None = None
     key_column: int | None = None
+    # The file the value comes from, when not the map's own (`extends`)
+    file: str | None = None
 
 
 @dataclass(slots=True)
@@ -84,9 +86,10 @@ class SourceMap:
         text = format_path(path) or None  # None: the spec as a whole
         if span is None:
             return SourcePosition(self.file, None, None, text)
+        file = span.file or self.file
         if at_key and probe == tuple(path) and span.key_line is not None:
-            return SourcePosition(self.file, span.key_line, span.key_column, text)
-        return SourcePosition(self.file, span.line, span.column, text)
+            return SourcePosition(file, span.key_line, span.key_column, text)
+        return SourcePosition(file, span.line, span.column, text)
 
 
 @dataclass(frozen=True, slots=True)
