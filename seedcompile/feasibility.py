@@ -6,6 +6,7 @@ per location without building them (round robin by arithmetic, random picks
 by drawing the same numbers the planner will draw), then checks what those
 counts decide:
 
+- `pick: distinct` has as many customers as orders;
 - every prep group has carriers that serve its locations, and preps enough
   to hold its orders there;
 - no group of prep codes would number past 9999;
@@ -53,6 +54,17 @@ def _orders_per_location(planner: Planner) -> LocationCounts:
         if pool is None:
             continue
         planner.pools[g] = pool
+        if group.pick == "distinct":
+            wanted = group.count - len(set(group.exclude))
+            if wanted > len(pool):
+                planner.error(
+                    ("orders", g, "pick"),
+                    "feasibility.distinct-customers",
+                    f"{wanted} orders for distinct customers, but the selection "
+                    f"has only {len(pool)} active customers",
+                    hint="lower `count`, widen `customers`, or pick round_robin",
+                )
+                continue
         location_of = planner.location_cache(("orders", g))
         picks = _picks(planner, group, pool)
         here: Counter[str] = Counter()

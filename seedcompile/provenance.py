@@ -52,7 +52,11 @@ def _describe_orders(group: OrderGroup) -> str:
         who = "the active customers of " + ", ".join(selection.regions)
     else:
         who = "every active customer"
-    pick = "in turn" if group.pick == "round_robin" else "at random (seeded)"
+    pick = {
+        "round_robin": "in turn",
+        "random": "at random (seeded)",
+        "distinct": "each once",
+    }[group.pick]
     return f"{group.count} orders from {made}, for {who}, picked {pick}"
 
 

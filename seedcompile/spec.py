@@ -35,7 +35,7 @@ Count = Annotated[int, Field(ge=1, le=MAX_GROUP_COUNT)]
 Index = Annotated[int, Field(ge=0, le=MAX_GROUP_COUNT)]
 OrderStatus = Literal["pending", "confirmed", "packed", "shipped", "cancelled"]
 InventoryPolicy = Literal["check", "ensure", "ignore"]
-Pick = Literal["round_robin", "random"]
+Pick = Literal["round_robin", "random", "distinct"]
 
 
 def _parse_date(value: Any) -> Any:

@@ -122,3 +122,28 @@ collection_preps:
 """
     config = compile_text(text, demo)
     assert [len(p["orders"]) for p in config["collection_preps"]] == [7, 3]
+
+
+def test_distinct_customers_must_be_enough(demo: str) -> None:
+    text = """\
+version: 1
+inventory: ignore
+orders:
+  - name: once-each
+    count: 60
+    customers: {region: EU-WEST}
+    pick: distinct
+    lines: [{sku: MUG-WHITE}]
+"""
+    # EU-WEST has 60 customers, 4 of them inactive.
+    assert problems(text, demo) == [
+        (
+            "feasibility.distinct-customers",
+            7,
+            "60 orders for distinct customers, but the selection has only 56 "
+            "active customers",
+        )
+    ]
+    config = compile_text(text.replace("count: 60", "count: 56"), demo)
+    customers = [order["customer"] for order in config["orders"]]
+    assert len(set(customers)) == 56
