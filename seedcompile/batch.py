@@ -50,7 +50,7 @@ class SpecRun:
     error: SeedcompileError | None = None
     # --check: why the fixture on disk is stale (None: it is fresh)
     stale: str | None = None
-    on_disk: bytes | None = None
+    on_disk: bytes | None = field(default=None, repr=False)
     # --check with a lock file: rows the spec relies on that changed since
     drift: list[Diagnostic] = field(default_factory=list)
     # Skipped: the fixture on disk came from the same spec, rows and compiler

@@ -365,6 +365,11 @@ class Planner:
     def allocate(self, orders: list[PlannedOrder]) -> list[PlannedPrep]:
         allocated = [False] * len(orders)
         group_names = [group.name for group in self.spec.orders]
+        # Positions of each order group's orders, and of those at each
+        # location: a prep group then visits only the orders it may take.
+        buckets: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for position, order in enumerate(orders):
+            buckets[(order.group, order.location)].append(position)
         preps: list[PlannedPrep] = []
         for p, group in enumerate(self.spec.collection_preps):
             if group.allocate.explicit is not None:
@@ -372,13 +377,15 @@ class Planner:
                 continue
             wanted = set(group.orders or group_names)
             by_location: dict[str, list[int]] = defaultdict(list)
-            for position, order in enumerate(orders):
-                if allocated[position]:
+            # Order groups in spec order keep positions ascending per location.
+            for (g, location), positions in sorted(buckets.items()):
+                if group_names[g] not in wanted:
                     continue
-                if group_names[order.group] not in wanted:
+                if group.location is not None and location != group.location:
                     continue
-                if group.location is None or order.location == group.location:
-                    by_location[order.location].append(position)
+                by_location[location].extend(
+                    position for position in positions if not allocated[position]
+                )
             locations = sorted(by_location)
             if group.location is not None:
                 if not self.check_location(group.location, ("collection_preps", p)):

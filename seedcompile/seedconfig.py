@@ -126,6 +126,9 @@ def assemble(
 ) -> dict[str, Any]:
     """The SeedConfig as plain data, in its stable order."""
     refs = [order.ref for order in plan.orders]
+    # Orders built from the same lines share one list: far fewer objects for
+    # fixtures where most orders come from a few templates.
+    lines: dict[tuple[tuple[str, int], ...], list[dict[str, Any]]] = {}
     return {
         "schema_version": SCHEMA_VERSION,
         "meta": {
@@ -143,7 +146,11 @@ def assemble(
                 "customer": order.customer,
                 "location": order.location,
                 "status": order.status,
-                "lines": [{"sku": sku, "quantity": qty} for sku, qty in order.lines],
+                "lines": lines.get(order.lines)
+                or lines.setdefault(
+                    order.lines,
+                    [{"sku": sku, "quantity": qty} for sku, qty in order.lines],
+                ),
             }
             for order in plan.orders
         ],
@@ -187,22 +194,31 @@ def check_rules(
 def _check_orders(config: SeedConfig, ref: ReferenceData) -> list[str]:
     broken = []
     seen: set[str] = set()
+    active_skus = {sku for sku, v in ref.variants.items() if v.active}
+    active_locations = {code for code, x in ref.locations.items() if x.active}
+    # Each customer's fulfilment location, or None when it is not active.
+    home: dict[str, str | None] = {}
     for order in config["orders"]:
         name = order["ref"]
         if name in seen:
             broken.append(f"order ref {name} appears twice")
         seen.add(name)
-        customer = ref.customers.get(order["customer"])
-        if customer is None or not customer.active:
-            broken.append(f"order {name}: customer {order['customer']} not active")
-        elif ref.fulfilment_location(customer) != order["location"]:
+        code = order["customer"]
+        if code not in home:
+            customer = ref.customers.get(code)
+            home[code] = (
+                ref.fulfilment_location(customer)
+                if customer is not None and customer.active
+                else None
+            )
+        if home[code] is None:
+            broken.append(f"order {name}: customer {code} not active")
+        elif home[code] != order["location"]:
             broken.append(f"order {name}: not at its customer's location")
-        location = ref.locations.get(order["location"])
-        if location is None or not location.active:
+        if order["location"] not in active_locations:
             broken.append(f"order {name}: location {order['location']} not active")
         for line in order["lines"]:
-            variant = ref.variants.get(line["sku"])
-            if variant is None or not variant.active:
+            if line["sku"] not in active_skus:
                 broken.append(f"order {name}: SKU {line['sku']} not active")
     return broken
 
@@ -239,11 +255,17 @@ def _check_preps(
 
 
 def _check_stock(config: SeedConfig, ref: ReferenceData) -> list[str]:
-    demand: dict[tuple[str, str], int] = defaultdict(int)
+    # Per location and SKU first: the bill of materials is applied once per
+    # pair, not once per order line.
+    by_sku: dict[tuple[str, str], int] = defaultdict(int)
     for order in config["orders"]:
+        location = order["location"]
         for line in order["lines"]:
-            for part, per_unit in ref.bill_of_materials.get(line["sku"], ()):
-                demand[(order["location"], part)] += line["quantity"] * per_unit
+            by_sku[(location, line["sku"])] += line["quantity"]
+    demand: dict[tuple[str, str], int] = defaultdict(int)
+    for (location, sku), units in by_sku.items():
+        for part, per_unit in ref.bill_of_materials.get(sku, ()):
+            demand[(location, part)] += units * per_unit
     return [
         f"demand for {part} at {location} exceeds what is available"
         for (location, part), units in sorted(demand.items())
