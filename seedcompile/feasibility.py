@@ -66,7 +66,7 @@ def _orders_per_location(planner: Planner) -> LocationCounts:
                 )
                 continue
         location_of = planner.location_cache(("orders", g))
-        picks = _picks(planner, group, pool)
+        picks = _picks(planner, g, group, pool)
         here: Counter[str] = Counter()
         for customer, n in picks.items():
             location = location_of(customer)
@@ -76,16 +76,21 @@ def _orders_per_location(planner: Planner) -> LocationCounts:
     return counts
 
 
-def _picks(planner: Planner, group: OrderGroup, pool: list[str]) -> Counter[str]:
+def _picks(
+    planner: Planner, g: int, group: OrderGroup, pool: list[str]
+) -> Counter[str]:
     """How many orders of the group each customer gets."""
     excluded = set(group.exclude)
     picks: Counter[str] = Counter()
     if group.pick == "random":
         rng = RuleRandom(planner.spec.seed, "orders", group.name)
         n = len(pool)
-        for index in range(group.count):
+        # The planner reuses these draws instead of hashing each order again.
+        drawn = [rng.block(index)[0] % n for index in range(group.count)]
+        planner.random_picks[g] = drawn
+        for index, choice in enumerate(drawn):
             if index not in excluded:
-                picks[pool[rng.block(index)[0] % n]] += 1
+                picks[pool[choice]] += 1
     else:
         rounds, rest = divmod(group.count, len(pool))
         for i, customer in enumerate(pool):

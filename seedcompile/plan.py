@@ -89,8 +89,10 @@ class Planner:
         self._reported: set[tuple[SpecPath, str, str]] = set()
         self._checked_skus: set[tuple[SpecPath, str]] = set()
         self._serving_cache: dict[str, list[str]] = {}
-        # Each order group's customers, once resolved (by the feasibility pass)
+        # Each order group's customers, and for random picks the pool index
+        # drawn for each order, once the feasibility pass has resolved them
         self.pools: dict[int, list[str]] = {}
+        self.random_picks: dict[int, list[int]] = {}
 
     # -- reporting ---------------------------------------------------------
 
@@ -148,13 +150,19 @@ class Planner:
         orders: list[PlannedOrder] = []
         n = len(pool)
         # Values one order draws: its customer (random picks), then one per
-        # line with a quantity range.
-        wanted = int(random_pick) + (0 if fixed_lines else len(base_lines))
+        # line with a quantity range. Customers drawn already are not redrawn.
+        drawn = self.random_picks.get(g) if random_pick else None
+        wanted = 0 if fixed_lines else int(random_pick) + len(base_lines)
         for index in range(group.count):
             if index in excluded:
                 continue
             values: Sequence[int] = rng.values(index, wanted) if wanted else ()
-            customer = pool[values[0] % n] if random_pick else pool[index % n]
+            if drawn is not None:
+                customer = pool[drawn[index]]
+            elif random_pick:
+                customer = pool[rng.block(index)[0] % n]
+            else:
+                customer = pool[index % n]
             if fixed_lines is not None:
                 lines = fixed_lines
             else:
