@@ -177,16 +177,7 @@ async def compile_specs(
                 # Only on failure: look up the codes the user probably meant.
                 await add_suggestions(snap.conn, failed)
 
-    outcomes: list[Outcome] = []
-    for job in jobs:
-        if job.outcome is None:
-            try:
-                job.outcome = _finish(job, taken, shared, keep_plan=keep_plan)
-            except SeedcompileError as exc:
-                job.outcome = exc
-        assert job.outcome is not None
-        outcomes.append(job.outcome)
-    return outcomes
+    return _finish_all(jobs, taken, shared, keep_plan=keep_plan)
 
 
 async def compile_offline(
@@ -205,16 +196,7 @@ async def compile_offline(
         job.previous = meta
     for job, (_, reference) in zip(jobs, specs, strict=True):
         await _plan_job(job, reference, single=True, limit=max_connections)
-    outcomes: list[Outcome] = []
-    for job in jobs:
-        if job.outcome is None:
-            try:
-                job.outcome = _finish(job, set(), _Stopwatch(), keep_plan=False)
-            except SeedcompileError as exc:
-                job.outcome = exc
-        assert job.outcome is not None
-        outcomes.append(job.outcome)
-    return outcomes
+    return _finish_all(jobs, set(), _Stopwatch(), keep_plan=False)
 
 
 async def fetch_references(
@@ -259,6 +241,22 @@ async def _plan_job(
     except SeedcompileError as exc:
         job.outcome = exc
         job.plan = None
+
+
+def _finish_all(
+    jobs: list[_Job], taken: set[str], shared: _Stopwatch, *, keep_plan: bool
+) -> list[Outcome]:
+    """Finish every planned job; one outcome per job, in order."""
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        if job.outcome is None:
+            try:
+                job.outcome = _finish(job, taken, shared, keep_plan=keep_plan)
+            except SeedcompileError as exc:
+                job.outcome = exc
+        assert job.outcome is not None
+        outcomes.append(job.outcome)
+    return outcomes
 
 
 def _is_unchanged(
