@@ -65,7 +65,7 @@ async def run_batch(
     check: bool,
     force: bool = False,
     overrides: Sequence[str] = (),
-    on_loaded: Callable[[int], None] | None = None,
+    advance: Callable[[str], None] | None = None,
 ) -> list[SpecRun]:
     """Compile `specs`; write each result to its target unless `check`.
 
@@ -80,15 +80,15 @@ async def run_batch(
             loaded.append((run, load_spec(run.spec.path, overrides=overrides)))
         except SeedcompileError as exc:
             run.error = exc
-    if on_loaded is not None:
-        on_loaded(len(loaded))
+    if advance is not None:
+        advance("reading reference data")
 
     if loaded:
         previous = [
             None if check or force or run.target is None else read_meta(run.target)
             for run, _ in loaded
         ]
-        outcomes = await _compile(loaded, settings, previous)
+        outcomes = await _compile(loaded, settings, previous, advance)
         for (run, _), outcome in zip(loaded, outcomes, strict=True):
             if isinstance(outcome, SeedcompileError):
                 run.error = outcome
@@ -114,6 +114,7 @@ async def _compile(
     loaded: list[tuple[SpecRun, LoadedSpec]],
     settings: DatabaseSettings | None,
     previous: list[dict[str, Any] | None],
+    advance: Callable[[str], None] | None,
 ) -> list[Outcome]:
     if settings is None:
         offline: list[tuple[LoadedSpec, ReferenceData]] = []
@@ -134,6 +135,7 @@ async def _compile(
             engine,
             max_connections=settings.max_connections,
             previous=previous,
+            advance=advance,
         )
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -135,6 +135,7 @@ async def compile_specs(
     max_connections: int,
     keep_plan: bool = False,
     previous: Sequence[dict[str, Any] | None] | None = None,
+    advance: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
     """Compile several specs from one snapshot; one outcome per spec, in order.
 
@@ -142,7 +143,10 @@ async def compile_specs(
     outcome and the others go on; a database failure fails them all (raised).
     With `previous` (the meta blocks of the fixtures on disk), a spec whose
     spec, reference rows and compiler are all unchanged is not compiled again.
+    `advance` is called once per step done (the prefetch, then the planning
+    and the finishing of each spec) with what comes next, for a progress bar.
     """
+    step = advance or (lambda _next: None)
     jobs = [_Job(loaded, request_for(loaded.spec)) for loaded in specs]
     for job, meta in zip(jobs, previous or [None] * len(jobs), strict=True):
         job.previous = meta
@@ -156,7 +160,8 @@ async def compile_specs(
             with shared.stage("prefetch"):
                 reference = await prefetch(snap, union)
             shared.count_queries(reference.queries, reference.rows_fetched)
-            for job in jobs:
+            step(f"planning {jobs[0].loaded.file}" if jobs else "done")
+            for n, job in enumerate(jobs):
                 await _plan_job(
                     job,
                     reference,
@@ -164,6 +169,8 @@ async def compile_specs(
                     limit=max_connections,
                     preview=keep_plan,
                 )
+                upcoming = jobs[n + 1].loaded.file if n + 1 < len(jobs) else None
+                step(f"planning {upcoming}" if upcoming else "checking prep codes")
             with shared.stage("codes"):
                 codes = [
                     prep.code for job in jobs if job.plan for prep in job.plan.preps
@@ -177,7 +184,7 @@ async def compile_specs(
                 # Only on failure: look up the codes the user probably meant.
                 await add_suggestions(snap.conn, failed)
 
-    return _finish_all(jobs, taken, shared, keep_plan=keep_plan)
+    return _finish_all(jobs, taken, shared, keep_plan=keep_plan, step=step)
 
 
 async def compile_offline(
@@ -244,11 +251,17 @@ async def _plan_job(
 
 
 def _finish_all(
-    jobs: list[_Job], taken: set[str], shared: _Stopwatch, *, keep_plan: bool
+    jobs: list[_Job],
+    taken: set[str],
+    shared: _Stopwatch,
+    *,
+    keep_plan: bool,
+    step: Callable[[str], None] = lambda _next: None,
 ) -> list[Outcome]:
     """Finish every planned job; one outcome per job, in order."""
     outcomes: list[Outcome] = []
     for job in jobs:
+        step(f"assembling {job.loaded.file}")
         if job.outcome is None:
             try:
                 job.outcome = _finish(job, taken, shared, keep_plan=keep_plan)
