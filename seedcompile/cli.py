@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from seedcompile.compiler import CompileResult
     from seedcompile.database import DatabaseSettings
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
 app = typer.Typer(
     name="seedcompile",
@@ -70,6 +72,15 @@ DbOption = Annotated[
         "--db",
         help="Database URL (postgresql://... or sqlite:///file.db); "
         "default: $DATABASE_URL.",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Change one value of the spec for this run: PATH=VALUE, "
+        "e.g. orders[0].count=50 (repeatable).",
         show_default=False,
     ),
 ]
@@ -150,27 +161,100 @@ def _guarded(action: Callable[[], T]) -> T:
         )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        state.console.print("[bold red]interrupted[/]: nothing was written")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise _interrupted() from None
     except (typer.Exit, typer.Abort):
         raise
+    except BaseExceptionGroup as group:
+        raise _report_group(group) from None
     except Exception as exc:
         _print_traceback(exc)
         report(
-            [
-                Diagnostic(
-                    "internal.crash",
-                    f"internal error: {type(exc).__name__}: {exc}",
-                    SourcePosition(),
-                    hint="this is a bug in seedcompile; run again with --debug "
-                    "for the traceback and please report it",
-                )
-            ],
+            [_crash(exc)],
             fmt=state.error_format,
             console=state.console,
             stdout=sys.stdout,
         )
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _interrupted() -> typer.Exit:
+    """Report an interruption; the exit code of the signal that caused it."""
+    name = "SIGTERM" if _signals.terminated else "Ctrl-C"
+    state.console.print(
+        f"[bold red]interrupted[/] ({name}): no file was left half-written; "
+        "an output not yet replaced keeps its previous contents",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(EXIT_TERMINATED if _signals.terminated else EXIT_INTERRUPTED)
+
+
+def _report_group(group: BaseExceptionGroup[Any]) -> typer.Exit:
+    """Report every failure of a group of concurrent tasks, not the group itself."""
+    leaves: list[BaseException] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                collect(inner)
+        else:
+            leaves.append(exc)
+
+    collect(group)
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return _interrupted()
+    diagnostics: list[Diagnostic] = []
+    exit_code = EXIT_OK
+    for leaf in leaves:
+        _print_traceback(leaf)
+        if isinstance(leaf, SeedcompileError):
+            diagnostics.extend(leaf.diagnostics)
+            exit_code = max(exit_code, leaf.exit_code)
+        else:
+            diagnostics.append(_crash(leaf))
+            exit_code = max(exit_code, EXIT_INTERNAL)
+    report(
+        diagnostics, fmt=state.error_format, console=state.console, stdout=sys.stdout
+    )
+    return typer.Exit(exit_code or EXIT_INTERNAL)
+
+
+def _crash(exc: BaseException) -> Diagnostic:
+    return Diagnostic(
+        "internal.crash",
+        f"internal error: {type(exc).__name__}: {exc}",
+        SourcePosition(),
+        hint="this is a bug in seedcompile; run again with --debug "
+        "for the traceback and please report it",
+    )
+
+
+class _Signals:
+    terminated = False
+
+
+_signals = _Signals()
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C: stop cleanly and leave no partial output.
+
+    The handler hands the signal to whatever handles SIGINT at that moment:
+    inside a compile that is the event loop's, which cancels the running
+    compile so that connections close and a write in progress is abandoned;
+    elsewhere it raises KeyboardInterrupt.
+    """
+
+    def on_sigterm(_signum: int, frame: Any) -> None:
+        _signals.terminated = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _say(message: str) -> None:
@@ -184,6 +268,7 @@ def validate_command(
     specs: Annotated[
         list[Path], typer.Argument(help="Spec files to check.", show_default=False)
     ],
+    overrides: SetOption = None,
     error_format: ErrorFormatOption = ErrorFormat.human,
     debug: DebugOption = False,
 ) -> None:
@@ -202,7 +287,7 @@ def validate_command(
         worst: type[SeedcompileError] = SeedcompileError
         for path in specs:
             try:
-                loaded = load_spec(path)
+                loaded = load_spec(path, overrides=overrides or ())
             except SeedcompileError as exc:
                 _print_traceback(exc)
                 problems.extend(exc.diagnostics)
@@ -258,6 +343,7 @@ def compile_command(
             help="Compile every spec, also those whose fixture is up to date.",
         ),
     ] = False,
+    overrides: SetOption = None,
     offline: Annotated[
         bool,
         typer.Option(
@@ -282,6 +368,27 @@ def compile_command(
             min=1,
             help="Connection pool size and prep-code concurrency; "
             "default: $DATABASE_CONNECTION_LIMIT or 10.",
+            show_default=False,
+        ),
+    ] = None,
+    connect_retries: Annotated[
+        int | None,
+        typer.Option(
+            "--connect-retries",
+            min=0,
+            help="Connect again this many times after a transient failure, "
+            "waiting 0.25 s, 0.5 s, 1 s, ... (5 s in all at most); "
+            "default: $DATABASE_CONNECT_RETRIES or 3.",
+            show_default=False,
+        ),
+    ] = None,
+    statement_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--statement-timeout",
+            min=0,
+            help="Seconds one query may run before the server cancels it "
+            "(0: no limit); default: $DATABASE_STATEMENT_TIMEOUT or 60.",
             show_default=False,
         ),
     ] = None,
@@ -312,6 +419,7 @@ def compile_command(
 
         from seedcompile.batch import run_batch
         from seedcompile.database import DatabaseSettings
+        from seedcompile.emit import ensure_inside
         from seedcompile.errors import UsageError
         from seedcompile.tree import discover, in_shard, parse_shard
 
@@ -335,13 +443,20 @@ def compile_command(
             )
         if many:
             assert output is not None
-            targets: list[Path | None] = [spec.output_in(output) for spec in files]
+            targets: list[Path | None] = [
+                ensure_inside(output, spec.output_in(output)) for spec in files
+            ]
         else:
             targets = [output]
         settings = (
             None
             if offline
-            else DatabaseSettings.from_env(db, max_connections=max_connections)
+            else DatabaseSettings.from_env(
+                db,
+                max_connections=max_connections,
+                connect_retries=connect_retries,
+                statement_timeout=statement_timeout,
+            )
         )
         with _progress(len(files)) as advance:
             runs = anyio.run(
@@ -351,7 +466,8 @@ def compile_command(
                     targets=targets,
                     check=check or diff,
                     force=force,
-                    on_loaded=advance,
+                    overrides=overrides or (),
+                    advance=advance,
                 )
             )
         elapsed = time.perf_counter() - started
@@ -370,28 +486,31 @@ def compile_command(
 
 
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None]]:
-    """A transient progress display on a terminal; nothing in a pipe."""
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A transient progress bar on a terminal; nothing in a pipe.
+
+    Steps: reading the specs, the prefetch, then planning and assembling
+    each spec. Quick compiles finish before the bar is first drawn.
+    """
     if state.quiet or not state.console.is_terminal:
-        yield lambda _loaded: None
+        yield lambda _next: None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=state.console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"compiling {total} spec(s)", total=None)
+        task = progress.add_task("reading specs", total=2 + 2 * total)
 
-        def loaded(count: int) -> None:
-            progress.update(
-                task, description=f"loaded {count} of {total} spec(s); compiling"
-            )
+        def advance(upcoming: str) -> None:
+            progress.update(task, advance=1, description=upcoming)
 
-        yield loaded
+        yield advance
 
 
 def _summarise(
@@ -535,6 +654,7 @@ def lock_command(
         ),
     ],
     db: DbOption = None,
+    overrides: SetOption = None,
     error_format: ErrorFormatOption = ErrorFormat.human,
 ) -> None:
     """Record the reference rows each spec relies on in SPEC.lock.json."""
@@ -549,7 +669,9 @@ def lock_command(
 
         settings = DatabaseSettings.from_env(db)
         files = discover(specs)
-        outcomes = anyio.run(lambda: write_locks(files, settings=settings))
+        outcomes = anyio.run(
+            lambda: write_locks(files, settings=settings, overrides=overrides or ())
+        )
         code = EXIT_OK
         for spec, outcome in outcomes:
             if isinstance(outcome, SeedcompileError):
@@ -622,6 +744,7 @@ def plan_command(
             "--format", help="Tables for people, or JSON.", case_sensitive=False
         ),
     ] = PlanFormat.table,
+    overrides: SetOption = None,
     error_format: ErrorFormatOption = ErrorFormat.human,
 ) -> None:
     """Preview what a spec expands to, without writing anything."""
@@ -634,7 +757,7 @@ def plan_command(
         from seedcompile.database import DatabaseSettings
         from seedcompile.preview import summarise
 
-        loaded = load_spec(spec)
+        loaded = load_spec(spec, overrides=overrides or ())
         settings = DatabaseSettings.from_env(db)
         result = anyio.run(_compile_for_preview, loaded, settings)
         summary = summarise(loaded, result)
@@ -792,6 +915,7 @@ async def _init(settings: DatabaseSettings, scale: int, force: bool) -> dict[str
 
 def main() -> None:
     """Console-script entry point."""
+    _stop_on_sigterm()
     app()
 
 

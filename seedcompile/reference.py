@@ -2,8 +2,9 @@
 
 Whatever the size of the spec, the prefetch sends the same eight queries, each
 binding its keys as one parameter (`database.keys_in`), all inside one
-read-only snapshot. The rows come back as plain frozen records, keyed for
-constant-time lookups by the later stages.
+read-only snapshot, which on PostgreSQL up to three connections share so that
+the independent queries run at once. The rows come back as plain frozen
+records, keyed for constant-time lookups by the later stages.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import datetime as dt
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
+import anyio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from seedcompile import refschema as t
-from seedcompile.database import keys_in
+from seedcompile.database import Snapshot, keys_in
 from seedcompile.spec import Line, Spec
 
 log = logging.getLogger("seedcompile.reference")
@@ -247,20 +250,27 @@ def digest_reference(ref: ReferenceData) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-class _Fetcher:
-    """Runs the prefetch queries on one connection and counts what they read."""
+@dataclass(slots=True)
+class _Tally:
+    """Queries sent and rows read, over every connection of one prefetch."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    queries: int = 0
+    rows: int = 0
+
+
+class _Fetcher:
+    """Runs prefetch queries on one connection and counts what they read."""
+
+    def __init__(self, conn: AsyncConnection, tally: _Tally | None = None) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
-        self.queries = 0
-        self.rows_fetched = 0
+        self.tally = _Tally() if tally is None else tally
 
     async def rows(self, name: str, stmt: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
         result = await self.conn.execute(stmt)
         rows: Sequence[sa.Row[Any]] = result.all()
-        self.queries += 1
-        self.rows_fetched += len(rows)
+        self.tally.queries += 1
+        self.tally.rows += len(rows)
         log.debug("fetched %d %s rows", len(rows), name)
         return rows
 
@@ -268,17 +278,126 @@ class _Fetcher:
         return keys_in(column, set(keys), dialect=self.dialect)
 
 
-async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> ReferenceData:
-    """Load the reference rows for `request`: eight queries, whatever its size."""
-    f = _Fetcher(conn)
+@dataclass(slots=True)
+class _Found:
+    """What the six independent prefetch queries found."""
 
-    regions = {
+    regions: set[str] = field(default_factory=set)
+    locations: dict[str, Location] = field(default_factory=dict)
+    carriers: dict[str, Carrier] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    bill: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+_Query = Callable[[_Fetcher, ReferenceRequest, _Found], Awaitable[None]]
+
+
+async def prefetch(
+    source: AsyncConnection | Snapshot, request: ReferenceRequest
+) -> ReferenceData:
+    """Load the reference rows for `request`: eight queries, whatever its size.
+
+    Given a connection, the queries run one after another on it. Given a
+    `Snapshot` shared by several connections, the six queries that depend on
+    nothing are spread over them and run at once, every connection seeing the
+    same snapshot; stock and existing preps, which need the customers and the
+    bill of materials, follow on the snapshot's first connection.
+    """
+    snapshot = source if isinstance(source, Snapshot) else Snapshot(None, source)
+    tally = _Tally()
+    found = _Found()
+
+    async def read_lane(index: int, queries: Sequence[_Query]) -> None:
+        if index == 0:
+            await _read(_Fetcher(snapshot.conn, tally), queries, request, found)
+            return
+        async with snapshot.attach() as conn:
+            await _read(_Fetcher(conn, tally), queries, request, found)
+
+    lanes = _LANES[min(snapshot.connections, len(_LANES))]
+    await _run_concurrently(
+        [partial(read_lane, index, queries) for index, queries in enumerate(lanes)]
+    )
+
+    f = _Fetcher(snapshot.conn, tally)
+    scope = _location_scope(request, found.customers, found.locations)
+    parts = {part for entries in found.bill.values() for part, _ in entries}
+    available = await _available(f, scope, parts)
+    highest = await _highest_prep_numbers(f, scope, request.prep_dates)
+
+    log.info(
+        "prefetched %d customers, %d SKUs, %d stock rows in %d queries "
+        "on %d connection(s)",
+        len(found.customers),
+        len(found.variants),
+        len(available),
+        tally.queries,
+        len(lanes),
+    )
+    reference = ReferenceData(
+        regions=found.regions,
+        locations=found.locations,
+        carriers=found.carriers,
+        customers=found.customers,
+        variants=found.variants,
+        bill_of_materials=found.bill,
+        available=available,
+        highest_prep_number=highest,
+        queries=tally.queries,
+        rows_fetched=tally.rows,
+    )
+    reference.digest = digest_reference(reference)
+    return reference
+
+
+async def _read(
+    f: _Fetcher,
+    queries: Sequence[_Query],
+    request: ReferenceRequest,
+    found: _Found,
+) -> None:
+    for query in queries:
+        await query(f, request, found)
+
+
+async def _run_concurrently(jobs: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """Run `jobs` at once; on the first failure cancel the others and raise it.
+
+    The failure is raised alone, not wrapped in an exception group, so that
+    the caller translates it like the same failure on one connection. What
+    the cancelled jobs raise while they stop is the first failure's echo.
+    """
+    if len(jobs) == 1:
+        await jobs[0]()
+        return
+    failures: list[Exception] = []
+    async with anyio.create_task_group() as tg:
+
+        async def run(job: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await job()
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+
+        for job in jobs:
+            tg.start_soon(run, job)
+    if failures:
+        raise failures[0]
+
+
+async def _regions(f: _Fetcher, _request: ReferenceRequest, found: _Found) -> None:
+    found.regions = {
         row.code
         for row in await f.rows(
             "region", sa.select(t.region.c.code).order_by(t.region.c.code)
         )
     }
-    locations = {
+
+
+async def _locations(f: _Fetcher, _request: ReferenceRequest, found: _Found) -> None:
+    found.locations = {
         row.code: Location(row.code, row.region_code, row.active, row.is_primary)
         for row in await f.rows(
             "location",
@@ -290,9 +409,22 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
             ).order_by(t.location.c.code),
         )
     }
-    carriers = await _carriers(f)
-    customers = await _customers(f, request)
-    variants = {
+
+
+async def _read_carriers(
+    f: _Fetcher, _request: ReferenceRequest, found: _Found
+) -> None:
+    found.carriers = await _carriers(f)
+
+
+async def _read_customers(
+    f: _Fetcher, request: ReferenceRequest, found: _Found
+) -> None:
+    found.customers = await _customers(f, request)
+
+
+async def _variants(f: _Fetcher, request: ReferenceRequest, found: _Found) -> None:
+    found.variants = {
         row.sku: Variant(row.sku, row.active)
         for row in await f.rows(
             "variant",
@@ -301,6 +433,11 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
             .order_by(t.variant.c.sku),
         )
     }
+
+
+async def _bill_of_materials(
+    f: _Fetcher, request: ReferenceRequest, found: _Found
+) -> None:
     bill: dict[str, list[tuple[str, int]]] = defaultdict(list)
     vp = t.variant_part
     for row in await f.rows(
@@ -310,47 +447,51 @@ async def prefetch(conn: AsyncConnection, request: ReferenceRequest) -> Referenc
         .order_by(vp.c.sku, vp.c.part_number),
     ):
         bill[row.sku].append((row.part_number, row.quantity))
+    found.bill = dict(bill)
 
-    scope = _location_scope(request, customers, locations)
-    parts = {part for entries in bill.values() for part, _ in entries}
-    available = {
+
+# The independent queries per connection, for one to three connections. The
+# customers are by far the most rows, so they have the first connection (open
+# already, no snapshot to adopt) to themselves as soon as there is a second.
+_LANES: dict[int, list[list[_Query]]] = {
+    1: [
+        [
+            _regions,
+            _locations,
+            _read_carriers,
+            _read_customers,
+            _variants,
+            _bill_of_materials,
+        ]
+    ],
+    2: [
+        [_read_customers],
+        [_regions, _locations, _read_carriers, _variants, _bill_of_materials],
+    ],
+    3: [
+        [_read_customers],
+        [_variants, _bill_of_materials],
+        [_regions, _locations, _read_carriers],
+    ],
+}
+
+
+async def _available(
+    f: _Fetcher, scope: set[str], parts: set[str]
+) -> dict[tuple[str, str], int]:
+    inv = t.inventory
+    return {
         (row.location_code, row.part_number): row.on_hand - row.reserved
         for row in await f.rows(
             "inventory",
             sa.select(
-                t.inventory.c.location_code,
-                t.inventory.c.part_number,
-                t.inventory.c.on_hand,
-                t.inventory.c.reserved,
+                inv.c.location_code, inv.c.part_number, inv.c.on_hand, inv.c.reserved
             )
-            .where(f.keys_in(t.inventory.c.location_code, scope))
-            .where(f.keys_in(t.inventory.c.part_number, parts))
-            .order_by(t.inventory.c.location_code, t.inventory.c.part_number),
+            .where(f.keys_in(inv.c.location_code, scope))
+            .where(f.keys_in(inv.c.part_number, parts))
+            .order_by(inv.c.location_code, inv.c.part_number),
         )
     }
-    highest = await _highest_prep_numbers(f, scope, request.prep_dates)
-
-    log.info(
-        "prefetched %d customers, %d SKUs, %d stock rows in %d queries",
-        len(customers),
-        len(variants),
-        len(available),
-        f.queries,
-    )
-    reference = ReferenceData(
-        regions=regions,
-        locations=locations,
-        carriers=carriers,
-        customers=customers,
-        variants=variants,
-        bill_of_materials=dict(bill),
-        available=available,
-        highest_prep_number=highest,
-        queries=f.queries,
-        rows_fetched=f.rows_fetched,
-    )
-    reference.digest = digest_reference(reference)
-    return reference
 
 
 async def _carriers(f: _Fetcher) -> dict[str, Carrier]:
