@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from seedcompile.compose import read_composed
 from seedcompile.diagnose import diagnose_validation, suggest
 from seedcompile.errors import Diagnostic, SpecError
+from seedcompile.limits import MAX_ORDERS_VARIABLE, limit
 from seedcompile.load import Document, SourceMap, SpecPath
 from seedcompile.spec import Spec
 
@@ -87,12 +88,13 @@ class _SpecChecker:
         for i in range(len(self.spec.collection_preps)):
             self._check_prep_group(i)
         total = sum(group.count for group in self.spec.orders)
-        if total > MAX_ORDERS:
+        most = limit(MAX_ORDERS_VARIABLE, MAX_ORDERS)
+        if total > most:
             self._error(
                 ("orders",),
                 "spec.too-many-orders",
-                f"the spec asks for {total:,} orders; the limit is {MAX_ORDERS:,}",
-                hint="split it into several specs",
+                f"the spec asks for {total:,} orders; the limit is {most:,}",
+                hint=f"split it into several specs, or raise {MAX_ORDERS_VARIABLE}",
             )
         return self.problems
 

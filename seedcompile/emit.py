@@ -26,12 +26,13 @@ from typing import Any
 import orjson
 
 from seedcompile.errors import Diagnostic, SourcePosition, SpecError, UsageError
+from seedcompile.limits import MAX_OUTPUT_BYTES_VARIABLE, limit
 
 # The largest SeedConfig a compile writes. A spec within every other limit
 # can still multiply out to more than a loader will want; raise it with
 # SEEDCOMPILE_MAX_OUTPUT_BYTES.
 DEFAULT_MAX_OUTPUT_BYTES = 2 * 1024**3
-MAX_OUTPUT_VARIABLE = "SEEDCOMPILE_MAX_OUTPUT_BYTES"
+MAX_OUTPUT_VARIABLE = MAX_OUTPUT_BYTES_VARIABLE
 # Written in pieces of this size, so that an interruption is noticed soon.
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -45,21 +46,7 @@ def render(document: dict[str, Any]) -> bytes:
 
 def max_output_bytes(environ: dict[str, str] | None = None) -> int:
     """The output size limit: SEEDCOMPILE_MAX_OUTPUT_BYTES, else 2 GiB."""
-    env = os.environ if environ is None else environ
-    raw = env.get(MAX_OUTPUT_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MAX_OUTPUT_BYTES
-    try:
-        limit = int(raw.replace("_", ""))
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise UsageError.single(
-            "usage.environment",
-            f"{MAX_OUTPUT_VARIABLE} must be a whole number of bytes above 0, "
-            f"not {raw!r}",
-        )
-    return limit
+    return limit(MAX_OUTPUT_VARIABLE, DEFAULT_MAX_OUTPUT_BYTES, environ)
 
 
 def check_output_size(document: bytes, *, file: str | None = None) -> None:

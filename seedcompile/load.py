@@ -26,6 +26,11 @@ from typing import Any
 import yaml
 
 from seedcompile.errors import Diagnostic, SourcePosition, SpecError, UsageError
+from seedcompile.limits import (
+    MAX_SPEC_BYTES_VARIABLE,
+    MAX_YAML_VALUES_VARIABLE,
+    limit,
+)
 
 MAX_SPEC_BYTES = 10 * 1024 * 1024
 # Aliases let a few lines of YAML expand to billions of values; no spec needs
@@ -150,13 +155,14 @@ def _read_bytes(path: Path, name: str) -> bytes:
                 hint="name the spec files themselves, e.g. `specs/*.yaml`",
             )
         size = path.stat().st_size
-        if size > MAX_SPEC_BYTES:
+        most = limit(MAX_SPEC_BYTES_VARIABLE, MAX_SPEC_BYTES)
+        if size > most:
             raise SpecError.single(
                 "spec.too-large",
-                f"spec file {name} is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,}",
+                f"spec file {name} is {size:,} bytes; the limit is {most:,}",
                 position=SourcePosition(name),
                 hint="a spec describes a fixture, it does not list it: use counts "
-                "and templates instead of long explicit lists",
+                f"and templates (or raise {MAX_SPEC_BYTES_VARIABLE})",
             )
         return path.read_bytes()
     except FileNotFoundError:
@@ -263,6 +269,7 @@ class _SpecLoader(yaml.SafeLoader):
         # Values and depth of every composed node once expanded, by id: the
         # nodes stay alive in the tree, so their ids are not reused.
         self.sizes: dict[int, tuple[int, int]] = {}
+        self.max_values = limit(MAX_YAML_VALUES_VARIABLE, MAX_VALUES)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -339,13 +346,14 @@ class _SpecLoader(yaml.SafeLoader):
                 depth += 1
             self.sizes[id(node)] = (values, depth)
         values, depth = self.sizes[id(node)]
-        if values > MAX_VALUES:
+        if values > self.max_values:
             raise self._refuse(
                 "yaml.too-many-values",
-                f"this value expands to {values:,} values; the limit is {MAX_VALUES:,}",
+                f"this value expands to {values:,} values; "
+                f"the limit is {self.max_values:,}",
                 mark,
                 hint="aliases (`*name`) to large anchors multiply; use counts "
-                "and templates instead",
+                f"and templates instead (or raise {MAX_YAML_VALUES_VARIABLE})",
             )
         if ancestors + depth > MAX_DEPTH:
             raise self._refuse(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import glob
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -42,11 +43,15 @@ def discover(arguments: list[str]) -> list[SpecFile]:
                     found.setdefault(candidate.resolve(), SpecFile(candidate, relative))
         elif glob.has_magic(argument):
             matches = sorted(glob.glob(argument, recursive=True))
+            # Mirror from the folder before the first wildcard: with
+            # `../specs/**/*.yaml`, `../specs/a/b.yaml` becomes `a/b.yaml`.
+            base = _fixed_prefix(argument)
             for match in matches:
                 candidate = Path(match)
                 if _is_spec(candidate):
-                    relative = PurePosixPath(candidate.as_posix())
-                    found.setdefault(candidate.resolve(), SpecFile(candidate, relative))
+                    inside = Path(os.path.relpath(candidate, base)).as_posix()
+                    spec = SpecFile(candidate, PurePosixPath(inside))
+                    found.setdefault(candidate.resolve(), spec)
             if not matches:
                 raise UsageError.single(
                     "usage.no-specs", f"no spec file matches {argument!r}"
@@ -56,6 +61,17 @@ def discover(arguments: list[str]) -> list[SpecFile]:
             # reports the missing file with the other spec errors.
             found.setdefault(path.resolve(), SpecFile(path, PurePosixPath(path.name)))
     return sorted(found.values(), key=lambda spec: spec.relative)
+
+
+def _fixed_prefix(pattern: str) -> str:
+    """The folder part of a glob pattern before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else "."
 
 
 def _is_spec(path: Path) -> bool:

@@ -209,3 +209,20 @@ def test_unchanged_specs_are_skipped_until_something_changes(
     assert "unchanged fixtures/us/mix.json" in after_data
 
     assert "2 compiled in" in compile_tree("--force")
+
+
+def test_a_glob_mirrors_from_the_folder_before_its_wildcard(
+    tree: Path, demo_db: str
+) -> None:
+    work = tree.parent / "elsewhere"
+    work.mkdir()
+    done = seedcompile(
+        "compile", "../specs/**/*.yaml", "-o", "out", "--db", demo_db, cwd=work
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(
+        p.relative_to(work / "out").as_posix() for p in (work / "out").rglob("*.json")
+    ) == [
+        "eu-west-launch.json",
+        "us/mix.json",
+    ]
