@@ -394,7 +394,7 @@ class Planner:
                 by_location[location].extend(
                     position for position in positions if not allocated[position]
                 )
-            locations = sorted(by_location)
+            locations = sorted(loc for loc, found in by_location.items() if found)
             if group.location is not None:
                 if not self.check_location(group.location, ("collection_preps", p)):
                     continue

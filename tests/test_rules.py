@@ -389,3 +389,29 @@ def test_check_rules_catches_a_broken_config(
     config = copy.deepcopy(config)
     tamper(config)  # type: ignore[operator]
     assert expected in broken_rules(config, reference)
+
+
+def test_a_later_prep_group_skips_locations_left_without_orders(demo: str) -> None:
+    # The first group takes every LON1 order; the second, drawing on the same
+    # orders, makes preps only where orders are left (MAN1), none at LON1.
+    text = spec(
+        orders(count=10)
+        + """
+collection_preps:
+  - name: first
+    count: 1
+    location: LON1
+    carrier: DHL
+    date: 2026-12-10
+  - name: rest
+    count: 2
+    carrier: DHL
+    date: 2026-12-11
+"""
+    )
+    preps = compile_text(text, demo)["collection_preps"]
+    assert [(p["location"], p["rule"], len(p["orders"])) for p in preps] == [
+        ("LON1", "first#0", 7),
+        ("MAN1", "rest#0", 2),
+        ("MAN1", "rest#1", 1),
+    ]
