@@ -136,6 +136,7 @@ async def _compile(
             max_connections=settings.max_connections,
             previous=previous,
             advance=advance,
+            prefetch_connections=settings.prefetch_connections,
         )
     finally:
         await engine.dispose()

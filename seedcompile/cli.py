@@ -392,6 +392,17 @@ def compile_command(
             show_default=False,
         ),
     ] = None,
+    prefetch_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--prefetch-connections",
+            min=1,
+            max=3,
+            help="Connections the prefetch spreads over, sharing one snapshot "
+            "(PostgreSQL); default: $DATABASE_PREFETCH_CONNECTIONS or 1.",
+            show_default=False,
+        ),
+    ] = None,
     timings: Annotated[
         bool, typer.Option("--timings", help="Print the time each stage took.")
     ] = False,
@@ -456,6 +467,7 @@ def compile_command(
                 max_connections=max_connections,
                 connect_retries=connect_retries,
                 statement_timeout=statement_timeout,
+                prefetch_connections=prefetch_connections,
             )
         )
         with _progress(len(files)) as advance:

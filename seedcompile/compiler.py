@@ -118,10 +118,19 @@ class _Job:
 
 
 async def compile_spec(
-    loaded: LoadedSpec, engine: AsyncEngine, *, max_connections: int
+    loaded: LoadedSpec,
+    engine: AsyncEngine,
+    *,
+    max_connections: int,
+    prefetch_connections: int = 1,
 ) -> CompileResult:
     """Compile one checked spec against the reference database."""
-    [outcome] = await compile_specs([loaded], engine, max_connections=max_connections)
+    [outcome] = await compile_specs(
+        [loaded],
+        engine,
+        max_connections=max_connections,
+        prefetch_connections=prefetch_connections,
+    )
     if isinstance(outcome, SeedcompileError):
         raise outcome
     assert isinstance(outcome, CompileResult)
@@ -136,6 +145,7 @@ async def compile_specs(
     keep_plan: bool = False,
     previous: Sequence[dict[str, Any] | None] | None = None,
     advance: Callable[[str], None] | None = None,
+    prefetch_connections: int = 1,
 ) -> list[Outcome]:
     """Compile several specs from one snapshot; one outcome per spec, in order.
 
@@ -156,7 +166,8 @@ async def compile_specs(
 
     shared = _Stopwatch()
     with database_errors(engine.url):
-        async with open_snapshot(engine, max_connections=max_connections) as snap:
+        spread = min(prefetch_connections, max_connections)
+        async with open_snapshot(engine, max_connections=spread) as snap:
             with shared.stage("prefetch"):
                 reference = await prefetch(snap, union)
             shared.count_queries(reference.queries, reference.rows_fetched)

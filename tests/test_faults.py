@@ -527,7 +527,12 @@ def test_a_pool_exhausted_past_its_timeout(pg_demo: str, max_connections: int) -
             async with engine.connect() as held:
                 await held.execute(sa.select(1))
                 with pytest.raises(DatabaseError) as caught:
-                    await compile_spec(loaded, engine, max_connections=max_connections)
+                    await compile_spec(
+                        loaded,
+                        engine,
+                        max_connections=max_connections,
+                        prefetch_connections=max_connections,
+                    )
                 return caught.value
         finally:
             await engine.dispose()

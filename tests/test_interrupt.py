@@ -569,7 +569,9 @@ def test_a_cancelled_compile_returns_every_connection(pg_demo: str) -> None:
 
     async def cancel_while_waiting(engine: Any) -> bool:
         with anyio.move_on_after(0.2) as scope:
-            await compile_spec(loaded, engine, max_connections=4)
+            await compile_spec(
+                loaded, engine, max_connections=4, prefetch_connections=3
+            )
         return scope.cancelled_caught
 
     cancelled, checked_out = lock_and_run(
@@ -590,7 +592,9 @@ def test_one_failing_connection_stops_the_others_and_reports_one_error(
 
     async def fail(engine: Any) -> DatabaseError:
         with pytest.raises(DatabaseError) as caught:
-            await compile_spec(loaded, engine, max_connections=4)
+            await compile_spec(
+                loaded, engine, max_connections=4, prefetch_connections=3
+            )
         return caught.value
 
     # Only the variants' connection waits, and times out; the customers'

@@ -93,7 +93,10 @@ def compile_with(
             hook.attach(engine)
         try:
             return await compile_spec(
-                loaded_from_text(SPEC), engine, max_connections=max_connections
+                loaded_from_text(SPEC),
+                engine,
+                max_connections=max_connections,
+                prefetch_connections=3,
             )
         finally:
             await engine.dispose()
