@@ -219,43 +219,45 @@ def create_engine(settings: DatabaseSettings, *, readonly: bool = True) -> Async
     url = parse_url(settings.url, readonly=readonly)
     if url.get_backend_name() == "postgresql":
         connect = _asyncpg_connector(url, settings, readonly=readonly)
-        return _skip_json_codecs(
-            create_async_engine(
+        engine = create_async_engine(
+            url,
+            pool_size=settings.max_connections,
+            max_overflow=0,
+            pool_timeout=(
+                settings.connect_timeout
+                if settings.pool_timeout is None
+                else settings.pool_timeout
+            ),
+            async_creator=_with_retries(
+                connect,
                 url,
-                pool_size=settings.max_connections,
-                max_overflow=0,
-                pool_timeout=(
-                    settings.connect_timeout
-                    if settings.pool_timeout is None
-                    else settings.pool_timeout
-                ),
-                async_creator=_with_retries(
-                    connect,
-                    url,
-                    retries=settings.connect_retries,
-                    deadline=settings.connect_timeout,
-                ),
-            )
+                retries=settings.connect_retries,
+                deadline=settings.connect_timeout,
+            ),
+            # Private, but stable since SQLAlchemy 1.4: the compile skips
+            # the dialect's first-connect look-ups (`_preinitialized`).
+            _initialize=not readonly,
         )
+        return _preinitialized(engine) if readonly else engine
     engine = create_async_engine(url)
     if readonly:
         _begin_explicitly(engine)
     return engine
 
 
-def _skip_json_codecs(engine: AsyncEngine) -> AsyncEngine:
-    """Do not set up asyncpg's JSON codecs on each new connection.
+def _preinitialized(engine: AsyncEngine) -> AsyncEngine:
+    """Tell the dialect what SQLAlchemy would otherwise ask the server.
 
-    The reference schema has no JSON column, and each codec costs a type
-    lookup on every connection the compile opens.
+    The engine is created without SQLAlchemy's first-connect look-ups (server
+    version, current schema, default isolation level, string escaping: six
+    statements, BEGIN and ROLLBACK included) nor its per-connection JSON
+    codec set-up (the reference schema has no JSON column). What the compile
+    relies on is set here: the isolation level a connection returns to the
+    pool with, and the schema unqualified names resolve in.
     """
-
-    async def nothing(_conn: object) -> None:
-        return None
-
     dialect: Any = engine.dialect
-    dialect.setup_asyncpg_json_codec = nothing
-    dialect.setup_asyncpg_jsonb_codec = nothing
+    dialect.default_isolation_level = "READ COMMITTED"
+    dialect.default_schema_name = "public"
     return engine
 
 
@@ -458,8 +460,9 @@ def keys_in(
     """`column IN keys` with one bound parameter, however many keys there are.
 
     asyncpg refuses more than 32,767 parameters in one statement and SQLite
-    has a limit of its own, so the keys travel as one array (PostgreSQL) or
-    one JSON document (SQLite) instead of one parameter each.
+    has a limit of its own, so the keys travel as one JSON document, a plain
+    text parameter, unpacked by the database. (An array parameter would cost
+    asyncpg a type look-up on each new connection; text costs none.)
 
     A key no database text can hold (one with a NUL character, or a lone
     surrogate that has no UTF-8 form) cannot name a row either: it is left
@@ -467,10 +470,12 @@ def keys_in(
     instead of failing in the driver.
     """
     values = sorted(key for key in keys if is_storable(key))
+    document = sa.bindparam(None, json.dumps(values, default=str), type_=sa.Text)
     if dialect == "postgresql":
-        param = sa.bindparam(None, values, type_=postgresql.ARRAY(column.type))
-        return column == sa.any_(param)
-    document = sa.bindparam(None, json.dumps(values, default=str), type_=sa.String)
+        elements = sa.func.jsonb_array_elements_text(
+            sa.cast(document, postgresql.JSONB)
+        ).table_valued("value")
+        return column.in_(sa.select(sa.cast(elements.c.value, column.type)))
     table = sa.func.json_each(document).table_valued("value")
     return column.in_(sa.select(table.c.value))
 
