@@ -122,7 +122,8 @@ async def _compile(
         for i, (run, spec) in enumerate(loaded):
             try:
                 lock = lock_path_for(run.spec.path)
-                offline.append((spec, read_lock(lock, spec_file=spec.file)))
+                locked = read_lock(lock, spec_file=spec.file, spec_digest=spec.digest)
+                offline.append((spec, locked))
             except SeedcompileError as exc:
                 failed[i] = exc
         kept = [meta for i, meta in enumerate(previous) if i not in failed]

@@ -297,7 +297,7 @@ def validate_command(
             spec = loaded.spec
             _say(
                 f"[green]ok[/] {path}: {len(spec.orders)} order groups, "
-                f"{sum(g.count for g in spec.orders)} orders, "
+                f"{sum(g.count - len(set(g.exclude)) for g in spec.orders)} orders, "
                 f"{len(spec.collection_preps)} collection-prep groups"
             )
         if problems:
@@ -439,6 +439,19 @@ def compile_command(
         many = len(specs) > 1 or any(
             Path(arg).is_dir() or glob.has_magic(arg) for arg in specs
         )
+        if not files:
+            raise UsageError.single(
+                "usage.no-specs",
+                "no spec files found in " + ", ".join(specs),
+                hint="spec files end in .yaml or .yml; names starting with `_` "
+                "are partials and are not compiled on their own",
+            )
+        if many and output is not None and output.suffix == ".json":
+            raise UsageError.single(
+                "usage.output-folder",
+                f"several specs compile into a folder, not into {output}",
+                hint="give a folder with -o, e.g. -o fixtures/",
+            )
         if shard is not None:
             k, n = parse_shard(shard)
             files = [spec for spec in files if in_shard(spec, k, n)]
@@ -542,7 +555,8 @@ def _summarise(
     for run in runs:
         name = str(run.spec.path)
         if run.drift:
-            stale += 1
+            if run.error is None and run.stale is None:
+                stale += 1  # counted once per spec, with its other staleness
             exit_code = max(exit_code, EXIT_INVALID)
             report(
                 run.drift,
@@ -600,7 +614,8 @@ def _summarise(
             _write_timings(timings_json, result, elapsed)
 
     if len(runs) != 1 or check:
-        parts = [f"{len(runs) - failed - skipped} compiled"]
+        done = len(runs) - failed - skipped
+        parts = [f"{done} checked" if check else f"{done} compiled"]
         if skipped:
             parts.append(f"{skipped} unchanged")
         if check:

@@ -105,8 +105,8 @@ class DatabaseSettings:
             raise UsageError.single(
                 "usage.no-database",
                 "no database given: pass --db URL or set DATABASE_URL",
-                hint="for the embedded demo data run `make demo`, or "
-                "`seedcompile refdata init --db sqlite:///demo.db` first",
+                hint="after `make demo`, the demo data is at "
+                "--db sqlite:///.demo/demo.db",
             )
         if max_connections is None:
             max_connections = _number_from_env(
@@ -552,6 +552,13 @@ def _diagnose(url: sa.URL, exc: BaseException) -> Diagnostic:
             f"{where} has no reference schema ({reason})",
             hint="create it with `seedcompile refdata init --db URL`, or check "
             "that the URL names the reference database",
+        )
+    if url.get_backend_name() == "sqlite" and "unable to open database" in reason:
+        return Diagnostic(
+            "database.not-found",
+            f"{where} does not exist or cannot be opened",
+            hint="check the path (sqlite:///relative/path.db, or four slashes "
+            "for an absolute one); `seedcompile refdata init` creates one",
         )
     if sqlstate == "3D000":
         return Diagnostic(

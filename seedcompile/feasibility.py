@@ -229,7 +229,8 @@ def _check_least_demand(planner: Planner, counts: LocationCounts) -> None:
         available = ref.available.get((location, part), 0)
         if units <= available:
             continue
-        refs = _first_refs(planner, groups[(location, part)], location)
+        orders_there = sum(counts[g][location] for g in groups[(location, part)])
+        refs = _first_refs(planner, groups[(location, part)], location, orders_there)
         need = "need" if exact else "need at least"
         planner.error(
             ("orders", groups[(location, part)][0]),
@@ -240,11 +241,15 @@ def _check_least_demand(planner: Planner, counts: LocationCounts) -> None:
         )
 
 
-def _first_refs(planner: Planner, groups: list[int], location: str) -> str:
-    """The refs of the first few orders at `location`, and how many more."""
+def _first_refs(planner: Planner, groups: list[int], location: str, total: int) -> str:
+    """The refs of the first few of the `total` orders at `location`.
+
+    The scan stops once it has named enough: the total is already counted.
+    """
     named: list[str] = []
-    total = 0
     for g in groups:
+        if len(named) >= NAMED_ORDERS:
+            break
         group = planner.spec.orders[g]
         pool = planner.pools[g]
         location_of = planner.location_cache(("orders", g))
@@ -256,9 +261,9 @@ def _first_refs(planner: Planner, groups: list[int], location: str) -> str:
                 continue
             customer = _customer_at(group, pool, rng, index)
             if location_of(customer) == location:
-                total += 1
-                if len(named) < NAMED_ORDERS:
-                    named.append(f"{group.name}-{index:0{width}d}")
+                named.append(f"{group.name}-{index:0{width}d}")
+                if len(named) >= NAMED_ORDERS:
+                    break
     more = f" and {total - len(named)} more" if total > len(named) else ""
     return ", ".join(named) + more
 

@@ -130,13 +130,22 @@ def render_lock(loaded: LoadedSpec, ref: ReferenceData) -> bytes:
     return b"\n".join(out)
 
 
-def read_lock(path: Path, *, spec_file: str) -> ReferenceData:
-    """The reference data recorded in a lock file."""
+def read_lock(
+    path: Path, *, spec_file: str, spec_digest: str | None = None
+) -> ReferenceData:
+    """The reference data recorded in a lock file.
+
+    With `spec_digest`, the lock must have been written for exactly that
+    spec: a lock of an earlier version may lack rows the spec now needs, or
+    hold prep-code maxima for other dates, and compiling from it would give
+    a plausible fixture that is wrong.
+    """
     try:
         document = orjson.loads(path.read_bytes())
         tables = {name: document["tables"][name]["rows"] for name in _COLUMNS}
         if document.get("lock_version") != LOCK_VERSION:
             raise ValueError(f"lock version {document.get('lock_version')!r}")
+        locked_for = document["spec_digest"]
     except FileNotFoundError:
         raise SpecError.single(
             "lock.missing",
@@ -151,6 +160,14 @@ def read_lock(path: Path, *, spec_file: str) -> ReferenceData:
             position=SourcePosition(str(path)),
             hint="write it again with `seedcompile lock`",
         ) from None
+    if spec_digest is not None and locked_for != spec_digest:
+        raise SpecError.single(
+            "lock.stale",
+            f"lock file {path} was written for another version of {spec_file} "
+            "(or of a spec it extends)",
+            position=SourcePosition(spec_file),
+            hint=f"lock it again: `seedcompile lock {spec_file} --db URL`",
+        )
     return _reference_from(tables)
 
 
@@ -239,7 +256,7 @@ def drift_diagnostics(loaded: LoadedSpec, drift: list[Drift]) -> list[Diagnostic
                 hint="compile and lock again if the change is intended",
             )
         )
-    return out
+    return sorted(out, key=Diagnostic.sort_key)
 
 
 def _reliance(loaded: LoadedSpec) -> dict[tuple[str, Any], SpecPath]:
@@ -279,6 +296,8 @@ def _reliance(loaded: LoadedSpec) -> dict[tuple[str, Any], SpecPath]:
         if prep.location is not None:
             where.setdefault(("location", prep.location), (*here, "location"))
             where.setdefault(("collection_prep", prep.location), (*here, "date"))
-        # Existing codes at the date decide where new codes start.
+        # Existing codes at the date decide where new codes start; carriers
+        # picked by `any` are relied on by the rule that picks them.
         where.setdefault(("collection_prep", None), (*here, "date"))
+        where.setdefault(("carrier", None), (*here, "carrier"))
     return where

@@ -65,8 +65,11 @@ def plan(
     the stock part of the feasibility proof.
     """
     planner = Planner(loaded, reference)
-    # Prove the spec can be met before spending time and memory on it.
+    # Every name the spec uses is checked first, so that one run reports all
+    # unknown SKUs, customers and carriers, whatever else fails.
+    planner.check_named_lines()
     planner.check_named_carriers()
+    # Prove the spec can be met before spending time and memory on it.
     check_feasibility(planner, stock=not preview)
     if planner.problems:
         raise ReferenceDataError(planner.problems)
@@ -318,6 +321,17 @@ class Planner:
         return _LocationOf(self, here)
 
     # -- preps -------------------------------------------------------------
+
+    def check_named_lines(self) -> None:
+        """Every SKU and override customer the order groups name exists."""
+        for g, group in enumerate(self.spec.orders):
+            self.base_lines(g, group)
+            for index, override in group.overrides.items():
+                here: SpecPath = ("orders", g, "overrides", index)
+                if override.lines is not None:
+                    self._check_lines(override.lines, (*here, "lines"))
+                if override.customer is not None:
+                    self._check_customer(override.customer, (*here, "customer"))
 
     def check_named_carriers(self) -> None:
         """Every carrier a rule names exists and is active, used or not.

@@ -51,6 +51,14 @@ def spec_schema() -> dict[str, Any]:
             },
         ],
     }
+    # A spec that extends another may leave `version` and `orders` to it.
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": "another spec file, relative to this one, to start from",
+    }
+    required = schema.pop("required")
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": required}
     return _headed(schema, "seedcompile spec, version 1", "spec")
 
 

@@ -62,7 +62,7 @@ def test_check_passes_when_fresh_and_lists_stale_fixtures(
         "compile", "specs", "-o", "fixtures", "--check", "--db", demo_db, cwd=cwd
     )
     assert fresh.returncode == 0, fresh.stderr
-    assert "2 compiled, 0 stale" in fresh.stderr
+    assert "2 checked, 0 stale" in fresh.stderr
 
     spec = tree / "eu-west-launch.yaml"
     spec.write_text(spec.read_text().replace("exclude: [499]", "exclude: [498]"))
@@ -226,3 +226,21 @@ def test_a_glob_mirrors_from_the_folder_before_its_wildcard(
         "eu-west-launch.json",
         "us/mix.json",
     ]
+
+
+def test_a_folder_without_specs_is_a_usage_error(tmp_path: Path, demo_db: str) -> None:
+    (tmp_path / "empty").mkdir()
+    done = seedcompile("compile", "empty", "-o", "out", "--db", demo_db, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no spec files found in empty" in done.stderr
+
+
+def test_several_specs_into_one_json_file_is_a_usage_error(
+    tree: Path, demo_db: str
+) -> None:
+    done = seedcompile(
+        "compile", "specs", "-o", "all.json", "--db", demo_db, cwd=tree.parent
+    )
+    assert done.returncode == 2
+    assert "several specs compile into a folder, not into all.json" in done.stderr
+    assert not (tree.parent / "all.json").exists()

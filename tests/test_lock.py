@@ -134,3 +134,21 @@ def test_check_reports_drift_at_the_line_that_relies_on_it(
             "highest_number 3 -> 9",
         ),
     ]
+
+
+def test_an_offline_compile_refuses_a_lock_of_another_spec_version(
+    specs: Path, tmp_path: Path
+) -> None:
+    demo = build_demo(f"sqlite:///{tmp_path / 'demo.db'}")
+    cwd = specs.parent
+    run("lock", "specs/eu-west-launch.yaml", "--db", demo, cwd=cwd)
+    spec = specs / "eu-west-launch.yaml"
+    spec.write_text(spec.read_text().replace("2026-12-10", "2026-12-11"))
+
+    done = run(
+        "compile", "specs/eu-west-launch.yaml", "--offline", "-o", "x.json", cwd=cwd
+    )
+    assert done.returncode == 1
+    assert "[lock.stale]" in done.stderr
+    assert "seedcompile lock specs/eu-west-launch.yaml --db URL" in done.stderr
+    assert not (cwd / "x.json").exists()

@@ -415,3 +415,20 @@ collection_preps:
         ("MAN1", "rest#0", 2),
         ("MAN1", "rest#1", 1),
     ]
+
+
+def test_one_run_reports_an_unknown_customer_and_an_unknown_sku(demo: str) -> None:
+    text = spec(
+        """
+        orders:
+          - name: x
+            count: 2
+            customers: [C-999999, C-000001]
+            lines: [{sku: TSHIRT-BLU-M}]
+        """
+    )
+    problems = failure(text, demo).diagnostics
+    assert [(p.code, p.hint) for p in problems] == [
+        ("reference.unknown-customer", None),  # nothing close enough
+        ("reference.unknown-sku", "closest: `TSHIRT-BLUE-M`"),
+    ]

@@ -78,3 +78,10 @@ def _jsonable(value: object) -> object:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
+
+
+def test_the_spec_schema_accepts_a_spec_that_extends_another() -> None:
+    schema = json.loads((SCHEMAS / "spec.schema.json").read_text())
+    jsonschema.validate({"extends": "_base.yaml", "seed": 9}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="'version' is a required"):
+        jsonschema.validate({"seed": 9, "orders": []}, schema)
