@@ -257,6 +257,11 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def _counted(n: int, noun: str) -> str:
+    """`1 order`, `2 orders`."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _say(message: str) -> None:
     # With --error-format json, stderr carries JSON lines only.
     if not state.quiet and state.error_format is not ErrorFormat.json:
@@ -295,10 +300,12 @@ def validate_command(
                     worst = type(exc)
                 continue
             spec = loaded.spec
+            orders = sum(g.count - len(set(g.exclude)) for g in spec.orders)
             _say(
-                f"[green]ok[/] {path}: {len(spec.orders)} order groups, "
-                f"{sum(g.count - len(set(g.exclude)) for g in spec.orders)} orders, "
-                f"{len(spec.collection_preps)} collection-prep groups"
+                f"[green]ok[/] {path}: "
+                f"{_counted(len(spec.orders), 'order group')}, "
+                f"{_counted(orders, 'order')}, "
+                f"{_counted(len(spec.collection_preps), 'collection-prep group')}"
             )
         if problems:
             raise worst(problems)

@@ -159,4 +159,4 @@ def test_set_through_the_command_line(repo: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "1 order groups, 12 orders" in done.stderr
+    assert "1 order group, 12 orders, 0 collection-prep groups" in done.stderr
