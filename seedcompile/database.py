@@ -108,44 +108,46 @@ class DatabaseSettings:
                 hint="after `make demo`, the demo data is at "
                 "--db sqlite:///.demo/demo.db",
             )
-        if max_connections is None:
-            max_connections = _number_from_env(
-                env, "DATABASE_CONNECTION_LIMIT", DEFAULT_CONNECTION_LIMIT, int
-            )
-        if max_connections < 1:
-            raise UsageError.single(
-                "usage.connection-limit",
-                f"the connection limit must be at least 1, not {max_connections}",
-            )
-        if connect_retries is None:
-            connect_retries = _number_from_env(
-                env, "DATABASE_CONNECT_RETRIES", DEFAULT_CONNECT_RETRIES, int
-            )
-        if connect_retries < 0:
-            raise UsageError.single(
-                "usage.connect-retries",
-                f"connect retries must be 0 or more, not {connect_retries}",
-            )
-        if statement_timeout is None:
-            statement_timeout = _number_from_env(
-                env, "DATABASE_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT, float
-            )
-        if not (math.isfinite(statement_timeout) and statement_timeout >= 0):
-            raise UsageError.single(
-                "usage.statement-timeout",
-                "the statement timeout must be 0 (no limit) or a number of "
-                f"seconds, not {statement_timeout}",
-            )
-        if prefetch_connections is None:
-            prefetch_connections = _number_from_env(
-                env, "DATABASE_PREFETCH_CONNECTIONS", 1, int
-            )
-        if not 1 <= prefetch_connections <= SNAPSHOT_CONNECTIONS:
-            raise UsageError.single(
-                "usage.prefetch-connections",
-                f"the prefetch uses 1 to {SNAPSHOT_CONNECTIONS} connections, "
-                f"not {prefetch_connections}",
-            )
+        max_connections = _setting(
+            max_connections,
+            env,
+            "DATABASE_CONNECTION_LIMIT",
+            DEFAULT_CONNECTION_LIMIT,
+            int,
+            valid=lambda n: n >= 1,
+            code="usage.connection-limit",
+            problem="the connection limit must be at least 1",
+        )
+        connect_retries = _setting(
+            connect_retries,
+            env,
+            "DATABASE_CONNECT_RETRIES",
+            DEFAULT_CONNECT_RETRIES,
+            int,
+            valid=lambda n: n >= 0,
+            code="usage.connect-retries",
+            problem="connect retries must be 0 or more",
+        )
+        statement_timeout = _setting(
+            statement_timeout,
+            env,
+            "DATABASE_STATEMENT_TIMEOUT",
+            DEFAULT_STATEMENT_TIMEOUT,
+            float,
+            valid=lambda t: math.isfinite(t) and t >= 0,
+            code="usage.statement-timeout",
+            problem="the statement timeout must be 0 (no limit) or a number of seconds",
+        )
+        prefetch_connections = _setting(
+            prefetch_connections,
+            env,
+            "DATABASE_PREFETCH_CONNECTIONS",
+            1,
+            int,
+            valid=lambda n: 1 <= n <= SNAPSHOT_CONNECTIONS,
+            code="usage.prefetch-connections",
+            problem=f"the prefetch uses 1 to {SNAPSHOT_CONNECTIONS} connections",
+        )
         return cls(
             url=url,
             max_connections=max_connections,
@@ -156,6 +158,24 @@ class DatabaseSettings:
 
 
 N = TypeVar("N", int, float)
+
+
+def _setting(
+    given: N | None,
+    env: Mapping[str, str],
+    variable: str,
+    default: N,
+    kind: Callable[[str], N],
+    *,
+    valid: Callable[[N], bool],
+    code: str,
+    problem: str,
+) -> N:
+    """An option's value, else its environment variable's, else the default."""
+    value = _number_from_env(env, variable, default, kind) if given is None else given
+    if not valid(value):
+        raise UsageError.single(code, f"{problem}, not {value}")
+    return value
 
 
 def _number_from_env(
