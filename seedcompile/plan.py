@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from seedcompile.checks import LoadedSpec
 from seedcompile.diagnose import suggest
@@ -20,12 +21,13 @@ from seedcompile.errors import Diagnostic, ReferenceDataError
 from seedcompile.feasibility import check_feasibility
 from seedcompile.load import SpecPath
 from seedcompile.randomness import RuleRandom
-from seedcompile.reference import Carrier, ReferenceData
+from seedcompile.reference import Carrier, Location, ReferenceData
 from seedcompile.spec import Line, OrderGroup, PrepGroup
 
 log = logging.getLogger("seedcompile.plan")
 
 OrderLines = tuple[tuple[str, int], ...]
+_Row = TypeVar("_Row", Carrier, Location)
 
 
 @dataclass(slots=True)
@@ -365,24 +367,28 @@ class Planner:
                 self._known_carrier(code, path)
 
     def _known_carrier(self, code: str, path: SpecPath) -> Carrier | None:
-        carrier = self.ref.carriers.get(code)
-        if carrier is None:
-            near = suggest(code, self.ref.carriers)
+        return self._known("carrier", code, self.ref.carriers, path)
+
+    def _known(
+        self, kind: str, code: str, rows: Mapping[str, _Row], path: SpecPath
+    ) -> _Row | None:
+        """The active row named `code`, or None with the problem reported."""
+        row = rows.get(code)
+        if row is None:
+            near = suggest(code, rows)
             self.error(
                 path,
-                "reference.unknown-carrier",
-                f"no carrier {code!r} in the reference data",
+                f"reference.unknown-{kind}",
+                f"no {kind} {code!r} in the reference data",
                 hint=f"did you mean `{near}`?" if near else None,
             )
             return None
-        if not carrier.active:
+        if not row.active:
             self.error(
-                path,
-                "reference.inactive-carrier",
-                f"carrier {code!r} is not active",
+                path, f"reference.inactive-{kind}", f"{kind} {code!r} is not active"
             )
             return None
-        return carrier
+        return row
 
     def allocate(self, orders: list[PlannedOrder]) -> list[PlannedPrep]:
         allocated = [False] * len(orders)
@@ -423,24 +429,8 @@ class Planner:
         return preps
 
     def check_location(self, code: str, here: SpecPath) -> bool:
-        location = self.ref.locations.get(code)
-        if location is None:
-            near = suggest(code, self.ref.locations)
-            self.error(
-                (*here, "location"),
-                "reference.unknown-location",
-                f"no location {code!r} in the reference data",
-                hint=f"did you mean `{near}`?" if near else None,
-            )
-            return False
-        if not location.active:
-            self.error(
-                (*here, "location"),
-                "reference.inactive-location",
-                f"location {code!r} is not active",
-            )
-            return False
-        return True
+        path = (*here, "location")
+        return self._known("location", code, self.ref.locations, path) is not None
 
     def _allocate_at(
         self, p: int, group: PrepGroup, location: str, candidates: list[int]
