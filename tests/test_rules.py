@@ -41,6 +41,12 @@ def orders(count: int = 4, sku: str = "TSHIRT-RED-M") -> str:
     return ORDERS.format(count=count, sku=sku)
 
 
+def preps(**fields: object) -> str:
+    """One collection-prep group `p` for 2026-12-10 with the given fields."""
+    lines = "".join(f"    {key}: {value}\n" for key, value in fields.items())
+    return f"collection_preps:\n  - name: p\n{lines}    date: 2026-12-10\n"
+
+
 def test_unknown_sku_is_refused_where_the_spec_names_it(demo: str) -> None:
     error = failure(spec(orders(sku="TSHRT-RED-M")), demo)
     [problem] = error.diagnostics
@@ -77,50 +83,21 @@ def test_unknown_and_inactive_customers_are_all_reported(demo: str) -> None:
 
 
 def test_inactive_carrier_is_refused(demo: str) -> None:
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    location: NYC1
-    carrier: PONYEXP
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders() + preps(count=1, location="NYC1", carrier="PONYEXP"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "reference.inactive-carrier"
     assert problem.position.path == "collection_preps[0].carrier"
 
 
 def test_inactive_location_is_refused(demo: str) -> None:
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    location: DUB1
-    carrier: DHL
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders() + preps(count=1, location="DUB1", carrier="DHL"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "reference.inactive-location"
     assert problem.message == "location 'DUB1' is not active"
 
 
 def test_carrier_must_serve_the_region_of_the_location(demo: str) -> None:
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    carrier: FEDEX
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders() + preps(count=1, carrier="FEDEX"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "allocation.carrier-region"
     assert problem.message == (
@@ -130,17 +107,7 @@ collection_preps:
 
 
 def test_a_prep_holds_no_more_orders_than_its_carrier_takes(demo: str) -> None:
-    text = spec(
-        orders(count=60)
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    location: LON1
-    carrier: ROYALMAIL
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders(count=60) + preps(count=1, location="LON1", carrier="ROYALMAIL"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "allocation.over-capacity"
     # 60 orders, of which those of customers without a home location are at
@@ -155,15 +122,7 @@ def test_round_robin_must_fit_every_prep(demo: str) -> None:
     # 37 of the 56 active EU-WEST customers ship from LON1; 90 orders round
     # robin put 59 there, dealt over DHL (50) and ROYALMAIL (25): 30 and 29.
     text = spec(
-        orders(count=90)
-        + """
-collection_preps:
-  - name: p
-    count: 2
-    location: LON1
-    carrier: [DHL, ROYALMAIL]
-    date: 2026-12-10
-"""
+        orders(count=90) + preps(count=2, location="LON1", carrier="[DHL, ROYALMAIL]")
     )
     [problem] = failure(text, demo).diagnostics
     assert problem.message == (
@@ -174,15 +133,7 @@ collection_preps:
 def test_fill_reports_the_total_capacity(demo: str) -> None:
     text = spec(
         orders(count=60)
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    location: LON1
-    carrier: ROYALMAIL
-    date: 2026-12-10
-    allocate: fill
-"""
+        + preps(count=1, location="LON1", carrier="ROYALMAIL", allocate="fill")
     )
     [problem] = failure(text, demo).diagnostics
     assert problem.message == (
@@ -191,16 +142,7 @@ collection_preps:
 
 
 def test_an_order_belongs_to_at_most_one_prep(demo: str) -> None:
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    carrier: DHL
-    date: 2026-12-10
-    allocate: {explicit: [[0, 1], [1]]}
-"""
-    )
+    text = spec(orders() + preps(carrier="DHL", allocate="{explicit: [[0, 1], [1]]}"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "allocation.order-twice"
     assert problem.position.path == "collection_preps[0].allocate.explicit[1][0]"
@@ -209,33 +151,14 @@ collection_preps:
 
 def test_all_orders_of_a_prep_share_its_location(demo: str) -> None:
     # Orders 0 and 2 are C-000001 (LON1) and C-000009 (home MAN1).
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    carrier: DHL
-    date: 2026-12-10
-    allocate: {explicit: [[0, 2]]}
-"""
-    )
+    text = spec(orders() + preps(carrier="DHL", allocate="{explicit: [[0, 2]]}"))
     [problem] = failure(text, demo).diagnostics
     assert problem.code == "allocation.mixed-locations"
     assert "LON1, MAN1" in problem.message
 
 
 def test_new_codes_number_on_from_existing_ones(demo: str) -> None:
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    count: 2
-    location: LON1
-    carrier: DHL
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders() + preps(count=2, location="LON1", carrier="DHL"))
     codes = [p["code"] for p in compile_text(text, demo)["collection_preps"]]
     assert codes == ["LON1-DHL-20261210-0004", "LON1-DHL-20261210-0005"]
 
@@ -308,16 +231,7 @@ def good(demo: str) -> tuple[dict[str, object], object]:
     from seedcompile.database import DatabaseSettings, create_engine, read_snapshot
     from seedcompile.reference import prefetch, request_for
 
-    text = spec(
-        orders()
-        + """
-collection_preps:
-  - name: p
-    count: 1
-    carrier: DHL
-    date: 2026-12-10
-"""
-    )
+    text = spec(orders() + preps(count=1, carrier="DHL"))
     loaded = loaded_from_text(text)
 
     async def fetch() -> object:
