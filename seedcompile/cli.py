@@ -8,14 +8,16 @@ SQLAlchemy and the database drivers it never uses.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -948,9 +950,40 @@ async def _init(settings: DatabaseSettings, scale: int, force: bool) -> dict[str
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: one command, then the process ends.
+
+    Two settings make a large compile markedly faster, and fit a process that
+    runs one command and exits. The cyclic garbage collector is off: a
+    compile allocates millions of small objects that hold no cycles, and the
+    collector would walk them again and again to free nothing (a third of the
+    time of a 100,000-order compile). And the process ends without tearing
+    those objects down one by one, once every output is flushed and closed.
+    """
+    gc.disable()
     _stop_on_sigterm()
-    app()
+    try:
+        app()
+    except SystemExit as exit_:
+        code = exit_.code
+    else:  # pragma: no cover - typer always exits
+        code = 0
+    _exit_now(code)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End the process at once, as `sys.exit(code)` would, minus the teardown."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
