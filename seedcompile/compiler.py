@@ -320,10 +320,10 @@ def _finish(
             rules=rules_table(loaded),
             prep_groups=[group.name for group in spec.collection_preps],
         )
-        document = render(data)
+        config = validate_document(data)
+        del data  # the validated copy is what is checked and written
+        document = render(config)
         check_output_size(document, file=loaded.file)
-        del data  # the validated copy below is what is checked and written
-        config = validate_document(document)
         broken = check_rules(
             config, reference, taken_codes=taken, stock=policy == spec.inventory
         )

@@ -20,8 +20,8 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -39,7 +39,7 @@ CHUNK_BYTES = 8 * 1024 * 1024
 _swept: set[Path] = set()
 
 
-def render(document: dict[str, Any]) -> bytes:
+def render(document: Mapping[str, object]) -> bytes:
     """The JSON bytes of a SeedConfig: two-space indent, one trailing newline."""
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 

@@ -107,9 +107,14 @@ class SeedConfig(TypedDict):
 SEEDCONFIG: TypeAdapter[SeedConfig] = TypeAdapter(SeedConfig)
 
 
-def validate_document(document: bytes) -> SeedConfig:
-    """Parse and validate rendered SeedConfig bytes against the schema."""
-    return SEEDCONFIG.validate_json(document)
+def validate_document(data: dict[str, Any]) -> SeedConfig:
+    """Validate an assembled SeedConfig against the schema, strictly.
+
+    Strict: a value of the wrong type is an error, never converted (a date
+    must be a `date`, a quantity an `int`). The validated copy is what gets
+    rendered and written, so the bytes are exactly what passed.
+    """
+    return SEEDCONFIG.validate_python(data, strict=True)
 
 
 def assemble(
@@ -159,7 +164,7 @@ def assemble(
                 "code": prep.code,
                 "location": prep.location,
                 "carrier": prep.carrier,
-                "date": prep.date.isoformat(),
+                "date": prep.date,
                 "orders": [refs[i] for i in prep.orders],
                 "rule": f"{prep_groups[prep.group]}#{prep.index}",
             }
