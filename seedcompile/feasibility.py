@@ -65,47 +65,55 @@ def _orders_per_location(planner: Planner) -> LocationCounts:
                     hint="lower `count`, widen `customers`, or pick round_robin",
                 )
                 continue
-        location_of = planner.location_cache(("orders", g))
-        picks = _picks(planner, g, group, pool)
-        here: Counter[str] = Counter()
-        for customer, n in picks.items():
-            location = location_of(customer)
-            if location is not None:
-                here[location] += n
-        counts[g] = here
+        counts[g] = _count_at_locations(planner, g, group, pool)
     return counts
 
 
-def _picks(
+def _count_at_locations(
     planner: Planner, g: int, group: OrderGroup, pool: list[str]
 ) -> Counter[str]:
-    """How many orders of the group each customer gets."""
+    """How many orders of the group each location gets."""
+    location_of = planner.location_cache(("orders", g))
     excluded = set(group.exclude)
-    picks: Counter[str] = Counter()
+    n = len(pool)
+    here: Counter[str | None] = Counter()
     if group.pick == "random":
-        rng = RuleRandom(planner.spec.seed, "orders", group.name)
-        n = len(pool)
         # The planner reuses these draws instead of hashing each order again.
-        drawn = [rng.block(index)[0] % n for index in range(group.count)]
-        planner.random_picks[g] = drawn
-        for index, choice in enumerate(drawn):
-            if index not in excluded:
-                picks[pool[choice]] += 1
-    else:
-        rounds, rest = divmod(group.count, len(pool))
-        for i, customer in enumerate(pool):
-            picks[customer] += rounds + (1 if i < rest else 0)
+        rng = RuleRandom(planner.spec.seed, "orders", group.name)
+        drawn = planner.random_picks[g] = rng.firsts(group.count, n)
+        chosen = Counter(drawn)
         for index in excluded:
-            picks[pool[index % len(pool)]] -= 1
+            chosen[drawn[index]] -= 1
+        for position, k in chosen.items():
+            if k:
+                here[location_of(pool[position])] += k
+
+        def position_of(index: int) -> int:
+            return drawn[index]
+    else:
+        # Round robin by arithmetic: every customer gets `rounds` orders and
+        # the first `rest` one more. Each customer's location is looked up
+        # once and kept for the planner.
+        locations = planner.pool_locations[g] = [location_of(code) for code in pool]
+        rounds, rest = divmod(group.count, n)
+        if rounds:
+            for location, k in Counter(locations).items():
+                here[location] += k * rounds
+        here.update(locations[:rest])
+        for index in excluded:
+            here[locations[index % n]] -= 1
+
+        def position_of(index: int) -> int:
+            return index % n
+
     for index, override in group.overrides.items():
         if override.customer is not None and index not in excluded:
-            if group.pick != "random":
-                picks[pool[index % len(pool)]] -= 1
-            else:
-                rng = RuleRandom(planner.spec.seed, "orders", group.name)
-                picks[pool[rng.block(index)[0] % len(pool)]] -= 1
-            picks[override.customer] += 1
-    return picks
+            here[location_of(pool[position_of(index)])] -= 1
+            here[location_of(override.customer)] += 1
+    # Customers without a usable location are reported already; their
+    # orders are never built.
+    here.pop(None, None)
+    return Counter({location: k for location, k in here.items() if location})
 
 
 def _check_preps(planner: Planner, counts: LocationCounts) -> None:

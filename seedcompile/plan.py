@@ -98,6 +98,9 @@ class Planner:
         # drawn for each order, once the feasibility pass has resolved them
         self.pools: dict[int, list[str]] = {}
         self.random_picks: dict[int, list[int]] = {}
+        # Round robin: the fulfilment location of each pool position
+        self.pool_locations: dict[int, list[str | None]] = {}
+        self._location_caches: dict[SpecPath, _LocationOf] = {}
 
     # -- reporting ---------------------------------------------------------
 
@@ -142,67 +145,70 @@ class Planner:
             return []
         status = self._status(group)
         width = max(4, len(str(group.count - 1)))
-        rng = RuleRandom(self.spec.seed, "orders", group.name)
-        excluded = set(group.exclude)
-        fixed_lines = _fixed(base_lines)
-        location_of = self.location_cache(here)
-        locations: dict[str, str | None] = {}
-        random_pick = group.pick == "random"
-        overridden = bool(group.overrides)
-        override_rng = RuleRandom(self.spec.seed, "orders", group.name, "overrides")
         prefix = f"{group.name}-"
+        rng = RuleRandom(self.spec.seed, "orders", group.name)
+        override_rng = RuleRandom(self.spec.seed, "orders", group.name, "overrides")
+        random_pick = group.pick == "random"
+        n = len(pool)
+        # Pool positions drawn for random picks; round robin needs none.
+        drawn = (
+            self.random_picks.get(g) or rng.firsts(group.count, n)
+            if random_pick
+            else None
+        )
+        # Each pool position's fulfilment location, looked up on first use.
+        locations = self.pool_locations.get(g) or [_UNKNOWN] * n
+        location_of = self.location_cache(here)
+        # Values one order draws: its customer (random picks), then one per
+        # line. A block holds eight; most orders need no second.
+        lines_of = _LineDraw(base_lines, start=int(random_pick))
+        wanted = 0 if lines_of.fixed is not None else int(random_pick) + len(base_lines)
+        excluded = set(group.exclude)
+        overrides = group.overrides
 
         orders: list[PlannedOrder] = []
-        n = len(pool)
-        # Values one order draws: its customer (random picks), then one per
-        # line with a quantity range. Customers drawn already are not redrawn.
-        drawn = self.random_picks.get(g) if random_pick else None
-        wanted = 0 if fixed_lines else int(random_pick) + len(base_lines)
+        append = orders.append
         for index in range(group.count):
-            if index in excluded:
+            if excluded and index in excluded:
                 continue
-            values: Sequence[int] = rng.values(index, wanted) if wanted else ()
-            if drawn is not None:
-                customer = pool[drawn[index]]
-            elif random_pick:
-                customer = pool[rng.block(index)[0] % n]
+            position = drawn[index] if drawn is not None else index % n
+            customer = pool[position]
+            location = locations[position]
+            if location is _UNKNOWN:
+                location = locations[position] = location_of(customer)
+            if lines_of.fixed is not None:
+                lines = lines_of.fixed
+            elif wanted <= 8:
+                lines = lines_of(rng.block(index))
             else:
-                customer = pool[index % n]
-            if fixed_lines is not None:
-                lines = fixed_lines
-            else:
-                lines = _draw_lines(base_lines, values, int(random_pick))
+                lines = lines_of(rng.values(index, wanted))
             order_status = status
-            override = group.overrides.get(index) if overridden else None
+            override = overrides.get(index) if overrides else None
             if override is not None:
                 opath = (*here, "overrides", index)
                 if override.customer is not None:
                     customer = override.customer
                     if not self._check_customer(customer, (*opath, "customer")):
                         continue
+                    location = location_of(customer)
                 if override.lines is not None:
                     self._check_lines(override.lines, (*opath, "lines"))
-                    lines = _fixed(override.lines) or _draw_lines(
-                        override.lines,
-                        override_rng.values(index, len(override.lines)),
-                        0,
+                    draw = _LineDraw(override.lines, start=0)
+                    lines = draw.fixed or draw(
+                        override_rng.values(index, len(override.lines))
                     )
                 order_status = override.status or order_status
-            location = locations.get(customer, _UNKNOWN)
-            if location is _UNKNOWN:
-                location = location_of(customer)
-                locations[customer] = location
             if location is None:
                 continue
-            orders.append(
+            append(
                 PlannedOrder(
-                    ref=f"{prefix}{index:0{width}d}",
-                    customer=customer,
-                    location=location,
-                    status=order_status,
-                    lines=lines,
-                    group=g,
-                    index=index,
+                    f"{prefix}{index:0{width}d}",
+                    customer,
+                    location,
+                    order_status,
+                    lines,
+                    g,
+                    index,
                 )
             )
         return orders
@@ -320,7 +326,12 @@ class Planner:
         return True
 
     def location_cache(self, here: SpecPath) -> _LocationOf:
-        return _LocationOf(self, here)
+        """Fulfilment locations for customers of the group at `here`, each
+        looked up and checked once whichever pass asks first."""
+        cache = self._location_caches.get(here)
+        if cache is None:
+            cache = self._location_caches[here] = _LocationOf(self, here)
+        return cache
 
     # -- preps -------------------------------------------------------------
 
@@ -642,20 +653,49 @@ class _LocationOf:
         return result
 
 
-def _fixed(lines: Sequence[Line]) -> OrderLines | None:
-    """The lines as (sku, quantity) when no quantity is a range."""
-    if all(line.quantity.is_fixed for line in lines):
-        return tuple((line.sku, line.quantity.min) for line in lines)
-    return None
+class _LineDraw:
+    """An order's lines from the spec's lines and the order's drawn values.
+
+    Quantity `n` is drawn from `values[start + n]`. Orders that draw the same
+    quantities share one tuple of lines, so a template of three lines with
+    small ranges yields a handful of tuples for any number of orders.
+    """
+
+    __slots__ = ("_drawn", "_lows", "_skus", "_spans", "_start", "fixed")
+
+    def __init__(self, lines: Sequence[Line], *, start: int) -> None:
+        self._skus = [line.sku for line in lines]
+        self._lows = [line.quantity.min for line in lines]
+        self._spans = [line.quantity.max - line.quantity.min + 1 for line in lines]
+        self._start = start
+        self._drawn: dict[tuple[int, ...], OrderLines] = {}
+        # The lines themselves when no quantity is a range
+        self.fixed: OrderLines | None = (
+            tuple(zip(self._skus, self._lows, strict=True))
+            if all(span == 1 for span in self._spans)
+            else None
+        )
+
+    def __call__(self, values: Sequence[int]) -> OrderLines:
+        start = self._start
+        quantities = tuple(
+            map(
+                _quantity,
+                self._lows,
+                self._spans,
+                values[start : start + len(self._skus)],
+            )
+        )
+        lines = self._drawn.get(quantities)
+        if lines is None:
+            lines = self._drawn[quantities] = tuple(
+                zip(self._skus, quantities, strict=True)
+            )
+        return lines
 
 
-def _draw_lines(lines: Sequence[Line], values: Sequence[int], start: int) -> OrderLines:
-    """Quantities drawn in line order from `values[start:]`."""
-    return tuple(
-        (line.sku, q.min + values[start + n] % (q.max - q.min + 1))
-        for n, line in enumerate(lines)
-        for q in [line.quantity]
-    )
+def _quantity(low: int, span: int, value: int) -> int:
+    return low + value % span
 
 
 _UNKNOWN = "\x00unknown"

@@ -29,6 +29,11 @@ class RuleRandom:
         key = self._prefix + b"%d#%d" % (index, block)
         return _EIGHT(blake2b(key, digest_size=64).digest())
 
+    def firsts(self, count: int, n: int) -> list[int]:
+        """The first value of places 0 to `count - 1`, each in `range(n)`."""
+        block = self.block
+        return [block(index)[0] % n for index in range(count)]
+
     def values(self, index: int, count: int) -> list[int]:
         """The first `count` values for one place."""
         values = list(self.block(index))
