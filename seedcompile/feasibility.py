@@ -94,7 +94,7 @@ def _count_at_locations(
         # Round robin by arithmetic: every customer gets `rounds` orders and
         # the first `rest` one more. Each customer's location is looked up
         # once and kept for the planner.
-        locations = planner.pool_locations[g] = [location_of(code) for code in pool]
+        locations = planner.pool_locations[g] = location_of.many(pool)
         rounds, rest = divmod(group.count, n)
         if rounds:
             for location, k in Counter(locations).items():

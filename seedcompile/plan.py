@@ -22,7 +22,7 @@ from seedcompile.feasibility import check_feasibility
 from seedcompile.load import SpecPath
 from seedcompile.randomness import RuleRandom
 from seedcompile.reference import Carrier, Location, ReferenceData
-from seedcompile.spec import Line, OrderGroup, PrepGroup
+from seedcompile.spec import Line, OrderGroup, OrderStatus, PrepGroup
 
 log = logging.getLogger("seedcompile.plan")
 
@@ -35,7 +35,7 @@ class PlannedOrder:
     ref: str
     customer: str
     location: str
-    status: str
+    status: OrderStatus
     lines: OrderLines
     group: int  # position of its order group in the spec
     index: int  # its index inside the group
@@ -144,8 +144,9 @@ class Planner:
         if pool is None or base_lines is None:
             return []
         status = self._status(group)
-        width = max(4, len(str(group.count - 1)))
-        prefix = f"{group.name}-"
+        # `launch-0042`: the group's name and the order's index, zero-padded
+        name = group.name.replace("%", "%%")
+        ref_format = f"{name}-%0{max(4, len(str(group.count - 1)))}d"
         rng = RuleRandom(self.spec.seed, "orders", group.name)
         override_rng = RuleRandom(self.spec.seed, "orders", group.name, "overrides")
         random_pick = group.pick == "random"
@@ -202,7 +203,7 @@ class Planner:
                 continue
             append(
                 PlannedOrder(
-                    f"{prefix}{index:0{width}d}",
+                    ref_format % index,
                     customer,
                     location,
                     order_status,
@@ -213,7 +214,7 @@ class Planner:
             )
         return orders
 
-    def _status(self, group: OrderGroup) -> str:
+    def _status(self, group: OrderGroup) -> OrderStatus:
         if group.status is not None:
             return group.status
         if group.duplicate is not None:
@@ -652,50 +653,66 @@ class _LocationOf:
         self.cache[code] = result
         return result
 
+    def many(self, codes: Sequence[str]) -> list[str | None]:
+        """The location of each customer in `codes`, in order.
+
+        The common case, an active customer at an active location, is
+        resolved here in one loop; anything else goes through `__call__`,
+        which reports it.
+        """
+        ref = self.planner.ref
+        customers = ref.customers
+        primary = ref.primary_locations
+        usable = {code for code, row in ref.locations.items() if row.active}
+        found: list[str | None] = []
+        for code in codes:
+            customer = customers[code]
+            home = customer.home_location
+            location = primary.get(customer.region) if home is None else home
+            found.append(location if location in usable else self(code))
+        return found
+
 
 class _LineDraw:
     """An order's lines from the spec's lines and the order's drawn values.
 
-    Quantity `n` is drawn from `values[start + n]`. Orders that draw the same
-    quantities share one tuple of lines, so a template of three lines with
-    small ranges yields a handful of tuples for any number of orders.
+    Line `n` takes its quantity from `values[start + n]` (a fixed quantity
+    ignores it). Orders that draw the same quantities share one tuple of
+    lines, so a template with small ranges yields a handful of tuples for any
+    number of orders, and later stages see each distinct tuple once.
     """
 
-    __slots__ = ("_drawn", "_lows", "_skus", "_spans", "_start", "fixed")
+    __slots__ = ("_drawn", "_lines", "_ranged", "fixed")
 
     def __init__(self, lines: Sequence[Line], *, start: int) -> None:
-        self._skus = [line.sku for line in lines]
-        self._lows = [line.quantity.min for line in lines]
-        self._spans = [line.quantity.max - line.quantity.min + 1 for line in lines]
-        self._start = start
+        self._lines = [(line.sku, line.quantity) for line in lines]
+        # (position in values, number of choices) of each line with a range
+        self._ranged = [
+            (start + n, line.quantity.max - line.quantity.min + 1)
+            for n, line in enumerate(lines)
+            if not line.quantity.is_fixed
+        ]
         self._drawn: dict[tuple[int, ...], OrderLines] = {}
         # The lines themselves when no quantity is a range
         self.fixed: OrderLines | None = (
-            tuple(zip(self._skus, self._lows, strict=True))
-            if all(span == 1 for span in self._spans)
-            else None
+            None
+            if self._ranged
+            else tuple((sku, quantity.min) for sku, quantity in self._lines)
         )
 
     def __call__(self, values: Sequence[int]) -> OrderLines:
-        start = self._start
-        quantities = tuple(
-            map(
-                _quantity,
-                self._lows,
-                self._spans,
-                values[start : start + len(self._skus)],
-            )
-        )
-        lines = self._drawn.get(quantities)
+        offsets = tuple([values[i] % span for i, span in self._ranged])
+        lines = self._drawn.get(offsets)
         if lines is None:
-            lines = self._drawn[quantities] = tuple(
-                zip(self._skus, quantities, strict=True)
-            )
+            lines = self._drawn[offsets] = self._build(offsets)
         return lines
 
-
-def _quantity(low: int, span: int, value: int) -> int:
-    return low + value % span
+    def _build(self, offsets: tuple[int, ...]) -> OrderLines:
+        drawn = iter(offsets)
+        return tuple(
+            (sku, quantity.min if quantity.is_fixed else quantity.min + next(drawn))
+            for sku, quantity in self._lines
+        )
 
 
 _UNKNOWN = "\x00unknown"

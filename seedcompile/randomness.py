@@ -19,15 +19,19 @@ _EIGHT = struct.Struct(">8Q").unpack
 class RuleRandom:
     """Draws for one rule of a spec, each fixed by the place it is drawn for."""
 
-    __slots__ = ("_prefix",)
+    __slots__ = ("_hashed", "_prefix")
 
     def __init__(self, seed: int, *rule: str) -> None:
         self._prefix = "\x1f".join([str(seed), *rule]).encode() + b"\x1e"
+        # The hash with the prefix fed in: each place copies it and adds its
+        # own few bytes (the same digest as hashing prefix and place at once).
+        self._hashed = blake2b(self._prefix, digest_size=64)
 
     def block(self, index: int, block: int = 0) -> tuple[int, ...]:
         """Eight 64-bit values for one place (one order), block by block."""
-        key = self._prefix + b"%d#%d" % (index, block)
-        return _EIGHT(blake2b(key, digest_size=64).digest())
+        hashed = self._hashed.copy()
+        hashed.update(b"%d#%d" % (index, block))
+        return _EIGHT(hashed.digest())
 
     def firsts(self, count: int, n: int) -> list[int]:
         """The first value of places 0 to `count - 1`, each in `range(n)`."""
