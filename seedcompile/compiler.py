@@ -309,7 +309,7 @@ def _finish(
             planned.orders, reference, policy=policy, source=loaded.source
         )
     with watch.stage("assemble"):
-        data = assemble(
+        config = assemble(
             planned,
             adjustments if policy == spec.inventory else [],
             spec_name=PurePath(loaded.file).name,
@@ -320,8 +320,7 @@ def _finish(
             rules=rules_table(loaded),
             prep_groups=[group.name for group in spec.collection_preps],
         )
-        config = validate_document(data)
-        del data  # the validated copy is what is checked and written
+        validate_document(config)
         document = render(config)
         check_output_size(document, file=loaded.file)
         broken = check_rules(

@@ -14,10 +14,11 @@ from typing import Any
 
 from seedcompile.checks import LoadedSpec
 from seedcompile.load import format_path
+from seedcompile.seedconfig import Rule, Rules
 from seedcompile.spec import CarrierRule, OrderGroup, PrepGroup
 
 
-def rules_table(loaded: LoadedSpec) -> dict[str, Any]:
+def rules_table(loaded: LoadedSpec) -> Rules:
     """Each order group and collection-prep group by name."""
     spec = loaded.spec
     return {
@@ -32,7 +33,7 @@ def rules_table(loaded: LoadedSpec) -> dict[str, Any]:
     }
 
 
-def _entry(loaded: LoadedSpec, path: tuple[str, int], rule: str) -> dict[str, Any]:
+def _entry(loaded: LoadedSpec, path: tuple[str, int], rule: str) -> Rule:
     position = loaded.source.position(path)
     return {"path": format_path(path), "line": position.line, "rule": rule}
 

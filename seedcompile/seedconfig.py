@@ -9,11 +9,21 @@ plausible-looking wrong fixture.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from itertools import chain
+from operator import itemgetter
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from pydantic import (
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from seedcompile import __version__, stock
@@ -21,7 +31,7 @@ from seedcompile.plan import Plan
 from seedcompile.reference import ReferenceData
 from seedcompile.spec import InventoryPolicy, OrderStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 _STRICT = ConfigDict(extra="forbid")
@@ -62,13 +72,36 @@ class Rules(TypedDict):
     collection_preps: dict[str, Rule]
 
 
+def _once_per_list(
+    value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> object:
+    """Validate each distinct list of lines once per document.
+
+    Orders assembled from the same template and draws share one list object;
+    validating it once instead of once per order is most of the schema
+    check's time saved on a large fixture. The lists are only remembered
+    when the caller passes a `shared` dict in the context: a document read
+    from JSON shares nothing and goes through the plain validator.
+    """
+    shared = info.context.get("shared") if isinstance(info.context, dict) else None
+    if shared is None:
+        return handler(value)
+    key = id(value)
+    if shared.get(key) is not value:
+        handler(value)
+        shared[key] = value  # held, so the id cannot be reused meanwhile
+    return value
+
+
 @with_config(_STRICT)
 class Order(TypedDict):
     ref: str
     customer: str
     location: str
     status: OrderStatus
-    lines: Annotated[list[OrderLine], Field(min_length=1)]
+    lines: Annotated[
+        list[OrderLine], Field(min_length=1), WrapValidator(_once_per_list)
+    ]
 
 
 @with_config(_STRICT)
@@ -107,14 +140,14 @@ class SeedConfig(TypedDict):
 SEEDCONFIG: TypeAdapter[SeedConfig] = TypeAdapter(SeedConfig)
 
 
-def validate_document(data: dict[str, Any]) -> SeedConfig:
-    """Validate an assembled SeedConfig against the schema, strictly.
+def validate_document(config: SeedConfig) -> None:
+    """Check an assembled SeedConfig against its schema; raise if it breaks it.
 
     Strict: a value of the wrong type is an error, never converted (a date
-    must be a `date`, a quantity an `int`). The validated copy is what gets
-    rendered and written, so the bytes are exactly what passed.
+    must be a `date`, a quantity an `int`), so what passed is exactly what
+    gets rendered. The validated copy pydantic builds is not kept.
     """
-    return SEEDCONFIG.validate_python(data, strict=True)
+    SEEDCONFIG.validate_python(config, strict=True, context={"shared": {}})
 
 
 def assemble(
@@ -126,14 +159,14 @@ def assemble(
     reference_digest: str,
     seed: int,
     inventory: InventoryPolicy,
-    rules: dict[str, Any],
+    rules: Rules,
     prep_groups: list[str],
-) -> dict[str, Any]:
+) -> SeedConfig:
     """The SeedConfig as plain data, in its stable order."""
     refs = [order.ref for order in plan.orders]
     # Orders built from the same lines share one list: far fewer objects for
     # fixtures where most orders come from a few templates.
-    lines: dict[tuple[tuple[str, int], ...], list[dict[str, Any]]] = {}
+    lines: dict[tuple[tuple[str, int], ...], list[OrderLine]] = {}
     return {
         "schema_version": SCHEMA_VERSION,
         "meta": {
@@ -188,34 +221,97 @@ def check_rules(
 
     `stock=False` leaves out the stock rule, for previews that list shortages.
     """
-    broken: list[str] = []
-    broken += _check_orders(config, reference)
-    broken += _check_preps(config, reference, taken_codes)
+    orders = _OrderFacts(config, reference)
+    broken = orders.broken
+    broken += _check_preps(config, reference, taken_codes, orders.location_of)
     if stock and config["meta"]["inventory"] == "check":
-        broken += _check_stock(config, reference)
+        broken += _check_stock(orders.uses, orders.lines, reference)
     return broken
 
 
-def _check_orders(config: SeedConfig, ref: ReferenceData) -> list[str]:
+class _OrderFacts:
+    """One look at the orders: what they break, and what later rules need.
+
+    Orders often share one list of lines (assembled from the same template
+    and draws); each distinct list is looked at once, by identity, while the
+    document holding them is alive. Whether anything is wrong at all is
+    found with whole-column set and dict operations; only then are the
+    orders walked one by one to name each problem in order.
+    """
+
+    def __init__(self, config: SeedConfig, ref: ReferenceData) -> None:
+        orders = config["orders"]
+        refs = list(map(itemgetter("ref"), orders))
+        customers = list(map(itemgetter("customer"), orders))
+        locations = list(map(itemgetter("location"), orders))
+        line_lists = list(map(itemgetter("lines"), orders))
+        keys = list(map(id, line_lists))
+        self.location_of = dict(zip(refs, locations, strict=True))
+        self.lines = dict(zip(keys, line_lists, strict=True))
+        # (location, id of a lines list) -> orders there with those lines
+        self.uses = Counter(zip(locations, keys, strict=True))
+
+        active_skus = {sku for sku, v in ref.variants.items() if v.active}
+        active_locations = {code for code, x in ref.locations.items() if x.active}
+        at = dict(zip(customers, locations, strict=True))
+        clean = (
+            len(self.location_of) == len(refs)
+            and active_locations.issuperset(locations)
+            and len(set(zip(customers, locations, strict=True))) == len(at)
+            and at == _fulfilments(ref, at)
+            and all(
+                line["sku"] in active_skus
+                for lines in self.lines.values()
+                for line in lines
+            )
+        )
+        self.broken = (
+            [] if clean else _order_problems(orders, ref, active_skus, active_locations)
+        )
+
+
+def _fulfilments(ref: ReferenceData, codes: Iterable[str]) -> dict[str, str | None]:
+    """`_fulfilment` of each code, in one loop."""
+    customers = ref.customers
+    primary = ref.primary_locations
+    found: dict[str, str | None] = {}
+    for code in codes:
+        customer = customers.get(code)
+        if customer is None or not customer.active:
+            found[code] = None
+        elif customer.home_location is not None:
+            found[code] = customer.home_location
+        else:
+            found[code] = primary.get(customer.region)
+    return found
+
+
+def _fulfilment(ref: ReferenceData, code: str) -> str | None:
+    """Where an active customer's orders are fulfilled; None if it is not active."""
+    customer = ref.customers.get(code)
+    if customer is None or not customer.active:
+        return None
+    return ref.fulfilment_location(customer)
+
+
+def _order_problems(
+    orders: list[Order],
+    ref: ReferenceData,
+    active_skus: set[str],
+    active_locations: set[str],
+) -> list[str]:
     broken = []
     seen: set[str] = set()
-    active_skus = {sku for sku, v in ref.variants.items() if v.active}
-    active_locations = {code for code, x in ref.locations.items() if x.active}
     # Each customer's fulfilment location, or None when it is not active.
     home: dict[str, str | None] = {}
-    for order in config["orders"]:
+    for order in orders:
         name = order["ref"]
         if name in seen:
             broken.append(f"order ref {name} appears twice")
         seen.add(name)
         code = order["customer"]
         if code not in home:
-            customer = ref.customers.get(code)
-            home[code] = (
-                ref.fulfilment_location(customer)
-                if customer is not None and customer.active
-                else None
-            )
+            home[code] = _fulfilment(ref, code)
         if home[code] is None:
             broken.append(f"order {name}: customer {code} not active")
         elif home[code] != order["location"]:
@@ -229,13 +325,23 @@ def _check_orders(config: SeedConfig, ref: ReferenceData) -> list[str]:
 
 
 def _check_preps(
-    config: SeedConfig, ref: ReferenceData, taken_codes: set[str]
+    config: SeedConfig,
+    ref: ReferenceData,
+    taken_codes: set[str],
+    location_of: dict[str, str],
 ) -> list[str]:
+    preps = config["collection_preps"]
+    # Whether any order is in two preps or at another location than its prep,
+    # by whole lists first; the orders are walked one by one only if so.
+    placed = list(chain.from_iterable(map(itemgetter("orders"), preps)))
+    orders_ok = len(set(placed)) == len(placed) and all(
+        set(map(location_of.get, prep["orders"])) <= {prep["location"]}
+        for prep in preps
+    )
     broken = []
-    location_of = {order["ref"]: order["location"] for order in config["orders"]}
     in_prep: set[str] = set()
     codes: set[str] = set()
-    for prep in config["collection_preps"]:
+    for prep in preps:
         code = prep["code"]
         if code in codes:
             broken.append(f"prep code {code} appears twice")
@@ -250,6 +356,8 @@ def _check_preps(
             broken.append(f"prep {code}: carrier does not serve its region")
         elif len(prep["orders"]) > carrier.max_orders_per_prep:
             broken.append(f"prep {code}: over its carrier's capacity")
+        if orders_ok:
+            continue
         for order_ref in prep["orders"]:
             if order_ref in in_prep:
                 broken.append(f"order {order_ref} is in two preps")
@@ -259,14 +367,17 @@ def _check_preps(
     return broken
 
 
-def _check_stock(config: SeedConfig, ref: ReferenceData) -> list[str]:
+def _check_stock(
+    uses: Counter[tuple[str, int]],
+    lines_by_id: dict[int, list[OrderLine]],
+    ref: ReferenceData,
+) -> list[str]:
     # Per location and SKU first: the bill of materials is applied once per
     # pair, not once per order line.
     by_sku: dict[tuple[str, str], int] = defaultdict(int)
-    for order in config["orders"]:
-        location = order["location"]
-        for line in order["lines"]:
-            by_sku[(location, line["sku"])] += line["quantity"]
+    for (location, key), orders in uses.items():
+        for line in lines_by_id[key]:
+            by_sku[(location, line["sku"])] += orders * line["quantity"]
     demand: dict[tuple[str, str], int] = defaultdict(int)
     for (location, sku), units in by_sku.items():
         for part, per_unit in ref.bill_of_materials.get(sku, ()):

@@ -8,9 +8,10 @@ of distinct SKUs per location, not with the number of orders times parts.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from seedcompile.errors import Diagnostic, ReferenceDataError
@@ -42,10 +43,19 @@ def part_demand(
     orders: Sequence[PlannedOrder], reference: ReferenceData
 ) -> dict[tuple[str, str], int]:
     """Units of each part needed at each location by all the orders."""
+    # Orders share their tuples of lines, so few (location, lines) pairs
+    # stand for many orders.
+    pairs = Counter(
+        zip(
+            map(attrgetter("location"), orders),
+            map(attrgetter("lines"), orders),
+            strict=True,
+        )
+    )
     by_sku: dict[tuple[str, str], int] = defaultdict(int)
-    for order in orders:
-        for sku, quantity in order.lines:
-            by_sku[(order.location, sku)] += quantity
+    for (location, lines), n in pairs.items():
+        for sku, quantity in lines:
+            by_sku[(location, sku)] += n * quantity
     demand: dict[tuple[str, str], int] = defaultdict(int)
     for (location, sku), quantity in by_sku.items():
         for part, per_unit in reference.bill_of_materials.get(sku, ()):
