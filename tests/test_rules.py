@@ -346,3 +346,132 @@ def test_one_run_reports_an_unknown_customer_and_an_unknown_sku(demo: str) -> No
         ("reference.unknown-customer", None),  # nothing close enough
         ("reference.unknown-sku", "closest: `TSHIRT-BLUE-M`"),
     ]
+
+
+# -- the column check agrees with the order-by-order walk ----------------------
+#
+# A compile checks an assembled document whose orders share their lists of
+# lines; `check_rules` first asks whether anything is wrong by whole columns
+# and walks order by order only to name the problems. Each tampering below
+# breaks one rule in a way only the walk can name, on such a document.
+
+
+@pytest.fixture(scope="module")
+def assembled(demo: str) -> tuple[object, object]:
+    from seedcompile.codes import assign_codes
+    from seedcompile.database import DatabaseSettings, create_engine, read_snapshot
+    from seedcompile.plan import plan
+    from seedcompile.provenance import rules_table
+    from seedcompile.reference import prefetch, request_for
+    from seedcompile.seedconfig import assemble
+
+    ranged = "{sku: TSHIRT-RED-M, quantity: {min: 1, max: 2}}"
+    text = spec(orders(count=12).replace("{sku: TSHIRT-RED-M}", ranged))
+    text += preps(count=2, carrier="DHL")
+    loaded = loaded_from_text(text)
+
+    async def build() -> tuple[object, object]:
+        engine = create_engine(DatabaseSettings(url=demo))
+        async with read_snapshot(engine) as conn:
+            reference = await prefetch(conn, request_for(loaded.spec))
+        await engine.dispose()
+        planned = plan(loaded, reference)
+        await assign_codes(planned.preps, reference.highest_prep_number, limit=2)
+        config = assemble(
+            planned,
+            [],
+            spec_name="spec.yaml",
+            spec_digest=loaded.digest,
+            reference_digest=reference.digest,
+            seed=loaded.spec.seed,
+            inventory=loaded.spec.inventory,
+            rules=rules_table(loaded),
+            prep_groups=["p"],
+        )
+        return config, reference
+
+    return anyio.run(build)
+
+
+def test_an_assembled_config_shares_lines_and_breaks_no_rule(
+    assembled: tuple[dict, object],
+) -> None:
+    config, reference = assembled
+    lists = {id(order["lines"]) for order in config["orders"]}
+    assert len(config["orders"]) == 12
+    assert len(lists) == 2  # quantity 1 or 2: two lists for twelve orders
+    assert check_rules(config, reference, taken_codes=set()) == []  # type: ignore[arg-type]
+
+
+def _sharing_first(config: dict) -> list[str]:
+    """Refs of the orders that share the first order's list of lines."""
+    first = config["orders"][0]["lines"]
+    return [o["ref"] for o in config["orders"] if o["lines"] is first]
+
+
+def _one_of_two_moved(config: dict) -> None:
+    """The first order's customer gets the second order too, at its own
+    location, and the first order moves: only the first is wrong."""
+    first, second = config["orders"][0], config["orders"][1]
+    second.update(customer=first["customer"], location=first["location"])
+    first["location"] = "MAN1"
+
+
+def _move(config: dict, ref: str, location: str) -> None:
+    for order in config["orders"]:
+        if order["ref"] == ref:
+            order["location"] = location
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (  # a shared list breaks every order that holds it
+            lambda c: c["orders"][0]["lines"][0].update(sku="TSHIRT-GREEN-M"),
+            lambda c: [
+                f"order {ref}: SKU TSHIRT-GREEN-M not active"
+                for ref in _sharing_first(c)
+            ],
+        ),
+        (
+            lambda c: c["orders"][1].update(ref="eu-0000"),
+            lambda c: [
+                "order ref eu-0000 appears twice",
+                # its prep still names it by its own ref, which is gone
+                "prep LON1-DHL-20261210-0005: order eu-0001 is elsewhere",
+            ],
+        ),
+        (
+            lambda c: _move(c, "eu-0003", "MAN1"),
+            lambda c: [
+                "order eu-0003: not at its customer's location",
+                "prep LON1-DHL-20261210-0004: order eu-0003 is elsewhere",
+            ],
+        ),
+        (  # the customer's last order is where it belongs
+            _one_of_two_moved,
+            lambda c: [
+                "order eu-0000: not at its customer's location",
+                "prep LON1-DHL-20261210-0004: order eu-0000 is elsewhere",
+            ],
+        ),
+        (
+            lambda c: c["collection_preps"][1]["orders"].append("eu-0000"),
+            lambda c: ["order eu-0000 is in two preps"],
+        ),
+        (
+            lambda c: c["collection_preps"][0]["orders"].append("nobody"),
+            lambda c: ["prep LON1-DHL-20261210-0004: order nobody is elsewhere"],
+        ),
+    ],
+)
+def test_the_column_check_names_what_the_walk_finds(
+    assembled: tuple[dict, object], tamper: object, expected: object
+) -> None:
+    import copy
+
+    config, reference = assembled
+    config = copy.deepcopy(config)  # keeps the shared lists shared
+    tamper(config)  # type: ignore[operator]
+    found = check_rules(config, reference, taken_codes=set())  # type: ignore[arg-type]
+    assert found == expected(config)  # type: ignore[operator]
