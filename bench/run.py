@@ -1,6 +1,7 @@
 """Benchmark seedcompile against a large reference database.
 
     python bench/run.py [--quick] [--keep] [--sizes S,M,L,XL] [--runs L=5,...]
+                        [--network-rtt-ms 1.0]
 
 1. starts a throwaway PostgreSQL server on loopback (`scripts/pg-cluster`, in
    bench/.data/pg, port 54339) and loads the dataset of `bench/dataset.py`
@@ -11,8 +12,14 @@
    the size of its output, and the time, queries and rows of each stage;
 3. runs the two references on the same server: `naive.py` (the predecessor's
    query-per-lookup way) on S and M, `floor.py` (the least any compiler must do)
-   on L, and times `seedcompile validate` on a small spec;
-4. prints the tables, the ratios and a PASS or FAIL line per target, and
+   on M and L, and times `seedcompile validate` on a small spec; naive M over
+   floor M is the ceiling: the most times faster than naive any compiler can
+   be on this machine;
+4. unless --network-rtt-ms is 0, runs naive M once and seedcompile M three
+   times (after a warm-up) again through `latency.py`, a proxy on loopback that
+   holds every chunk of bytes for half the round-trip time in each direction:
+   what a network would do to both (informative, not a target);
+5. prints the tables, the ratios and a PASS or FAIL line per target, and
    writes bench/results/latest.json and bench/results/latest.md.
 
 The server is stopped at the end unless --keep is given. Progress goes to
@@ -35,8 +42,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import dataset
+import latency
 import orjson
 import report
 import server
@@ -60,7 +70,14 @@ EXPECTED = {
     "XL": (1_000_000, 20_000),
 }
 NAIVE_SIZES = ("S", "M")
-FLOOR_SIZE = "L"
+FLOOR_SIZES = ("M", "L")
+# Over the emulated network: the spec, seedcompile's measured runs (after one
+# warm-up), naive's runs (about 80 s each at 1 ms), and the `SELECT 1` round
+# trips timed to show what the proxy really adds.
+NETWORK_SIZE = "M"
+NETWORK_RUNS = 3
+NETWORK_NAIVE_RUNS = 1
+ROUND_TRIPS = 200
 
 
 @dataclass(slots=True)
@@ -71,8 +88,18 @@ class Settings:
     naive_runs: int
     floor_runs: int
     validate_runs: int
+    network_rtt_ms: float  # 0: no network emulation
     keep: bool
     quick: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where measured processes connect, and how their runs are named."""
+
+    url: str
+    prefix: str = ""  # of output file names
+    note: str = ""  # after "compile M" in progress lines
 
 
 @dataclass(slots=True)
@@ -128,17 +155,34 @@ def measure_all(settings: Settings, machine: dict[str, Any]) -> dict[str, Any]:
         server.grant_reads(srv)
         machine["postgresql"] = server.server_version(srv)
         OUT.mkdir(parents=True, exist_ok=True)
+        loopback = Route(srv.client_url)
         compiles = {
-            size: measure_compile(srv, seedcompile, size, settings)
+            size: measure_compile(
+                srv,
+                seedcompile,
+                size,
+                runs=settings.runs[size],
+                warmups=settings.warmups,
+                route=loopback,
+            )
             for size in settings.sizes
         }
         naive = {
-            size: measure_naive(srv, size, settings)
+            size: measure_naive(srv, size, runs=settings.naive_runs, route=loopback)
             for size in NAIVE_SIZES
             if size in compiles
         }
-        floor = measure_floor(srv, settings) if FLOOR_SIZE in compiles else None
+        floors = {
+            size: measure_floor(srv, size, settings)
+            for size in FLOOR_SIZES
+            if size in compiles
+        }
         validate = measure_validate(seedcompile, settings)
+        network = None
+        if settings.network_rtt_ms > 0 and NETWORK_SIZE in compiles:
+            network = measure_network(srv, seedcompile, settings, compiles)
+        elif settings.network_rtt_ms > 0:
+            say(f"no network emulation: it needs {NETWORK_SIZE} among the sizes")
     finally:
         if settings.keep:
             say(f"leaving the server running: {srv.admin_url}")
@@ -149,8 +193,11 @@ def measure_all(settings: Settings, machine: dict[str, Any]) -> dict[str, Any]:
         "dataset": loaded,
         "compiles": {size: summarise_compile(m) for size, m in compiles.items()},
         "naive": naive,
-        "floor": floor,
+        "floors": floors,
+        # L's floor under its earlier key, for readers of earlier results.
+        "floor": floors.get("L"),
         "validate": validate,
+        "network": network,
     }
 
 
@@ -174,6 +221,12 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument("--naive-runs", type=int, help="runs of naive.py per spec")
     parser.add_argument("--floor-runs", type=int, help="runs of floor.py")
     parser.add_argument("--validate-runs", type=int, help="runs of validate")
+    parser.add_argument(
+        "--network-rtt-ms",
+        type=float,
+        help="round-trip time of the emulated network for naive M and "
+        "seedcompile M (default 1; 0 skips it, the default with --quick)",
+    )
     args = parser.parse_args(argv)
 
     quick = bool(args.quick)
@@ -183,6 +236,11 @@ def parse_args(argv: list[str]) -> Settings:
         if args.sizes
         else default_sizes
     )
+    rtt = args.network_rtt_ms
+    if rtt is None:
+        rtt = 0.0 if quick else 1.0
+    if rtt < 0:
+        parser.error("--network-rtt-ms takes a round-trip time of 0 or more")
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         parser.error(f"unknown size {unknown[0]!r}: choose from {', '.join(SIZES)}")
@@ -200,6 +258,7 @@ def parse_args(argv: list[str]) -> Settings:
         naive_runs=args.naive_runs or (1 if quick else 3),
         floor_runs=args.floor_runs or (2 if quick else 5),
         validate_runs=args.validate_runs or (3 if quick else 10),
+        network_rtt_ms=rtt,
         keep=bool(args.keep),
         quick=quick,
     )
@@ -278,18 +337,24 @@ def say(message: str) -> None:
 
 
 def measure_compile(
-    srv: server.Server, seedcompile: str, size: str, settings: Settings
+    srv: server.Server,
+    seedcompile: str,
+    size: str,
+    *,
+    runs: int,
+    warmups: int,
+    route: Route,
 ) -> Measured:
     """Compile one spec, whole process each time: warm-up runs, then measured runs."""
     spec = SPECS / f"{size.lower()}.yaml"
-    output = OUT / f"{size.lower()}.json"
-    timings = OUT / f"{size.lower()}.timings.json"
+    output = OUT / f"{route.prefix}{size.lower()}.json"
+    timings = OUT / f"{route.prefix}{size.lower()}.timings.json"
     argv = [
         seedcompile,
         "compile",
         str(spec.relative_to(REPO)),
         "--db",
-        srv.client_url,
+        route.url,
         "-o",
         str(output),
         "--timings-json",
@@ -297,13 +362,13 @@ def measure_compile(
     ]
     # No fixture on disk before a run: seedcompile skips a spec whose fixture
     # is up to date, and every run must compile from scratch.
-    for n in range(settings.warmups):
-        say(f"compile {size}: warm-up {n + 1}/{settings.warmups}")
+    for n in range(warmups):
+        say(f"compile {size}{route.note}: warm-up {n + 1}/{warmups}")
         output.unlink(missing_ok=True)
         run_process(argv, cwd=REPO).check()
     measured = Measured()
-    for n in range(settings.runs[size]):
-        say(f"compile {size}: run {n + 1}/{settings.runs[size]}")
+    for n in range(runs):
+        say(f"compile {size}{route.note}: run {n + 1}/{runs}")
         output.unlink(missing_ok=True)
         timings.unlink(missing_ok=True)
         server.reset_statements(srv)
@@ -402,15 +467,17 @@ def summarise_compile(measured: Measured) -> dict[str, Any]:
     }
 
 
-def measure_naive(srv: server.Server, size: str, settings: Settings) -> dict[str, Any]:
-    """Run naive.py on a spec; compare its fixture with seedcompile's."""
+def measure_naive(
+    srv: server.Server, size: str, *, runs: int, route: Route
+) -> dict[str, Any]:
+    """Run naive.py on a spec; compare its fixture with seedcompile's on loopback."""
     spec = SPECS / f"{size.lower()}.yaml"
-    output = OUT / f"naive-{size.lower()}.json"
-    argv = [sys.executable, str(BENCH / "naive.py"), str(spec), "--db", srv.client_url]
+    output = OUT / f"{route.prefix}naive-{size.lower()}.json"
+    argv = [sys.executable, str(BENCH / "naive.py"), str(spec), "--db", route.url]
     argv += ["-o", str(output)]
     measured = Measured()
-    for n in range(settings.naive_runs):
-        say(f"naive {size}: run {n + 1}/{settings.naive_runs}")
+    for n in range(runs):
+        say(f"naive {size}{route.note}: run {n + 1}/{runs}")
         server.reset_statements(srv)
         run = run_process(argv, cwd=REPO).check()
         counted = server.count_statements(srv)
@@ -464,22 +531,22 @@ def compare_fixtures(ours: Path, theirs: Path) -> dict[str, Any]:
     }
 
 
-def measure_floor(srv: server.Server, settings: Settings) -> dict[str, Any]:
-    """Run floor.py on L, sized to seedcompile's L output."""
-    spec = SPECS / f"{FLOOR_SIZE.lower()}.yaml"
-    ours = OUT / f"{FLOOR_SIZE.lower()}.json"
+def measure_floor(srv: server.Server, size: str, settings: Settings) -> dict[str, Any]:
+    """Run floor.py on a spec, sized to seedcompile's output for it."""
+    spec = SPECS / f"{size.lower()}.yaml"
+    ours = OUT / f"{size.lower()}.json"
     document = orjson.loads(ours.read_bytes())
     orders = len(document["orders"])
     preps = len(document["collection_preps"])
     allocated = sum(len(p["orders"]) for p in document["collection_preps"])
     del document
-    output = OUT / f"floor-{FLOOR_SIZE.lower()}.json"
+    output = OUT / f"floor-{size.lower()}.json"
     argv = [sys.executable, str(BENCH / "floor.py"), str(spec), "--db", srv.client_url]
     argv += ["-o", str(output), "--orders", str(orders), "--preps", str(preps)]
     argv += ["--allocated", str(allocated), "--size", str(ours.stat().st_size)]
     measured = Measured()
     for n in range(settings.floor_runs):
-        say(f"floor {FLOOR_SIZE}: run {n + 1}/{settings.floor_runs}")
+        say(f"floor {size}: run {n + 1}/{settings.floor_runs}")
         server.reset_statements(srv)
         run = run_process(argv, cwd=REPO).check()
         counted = server.count_statements(srv)
@@ -496,7 +563,7 @@ def measure_floor(srv: server.Server, settings: Settings) -> dict[str, Any]:
             }
         )
     return {
-        "size": FLOOR_SIZE,
+        "size": size,
         "runs": measured.runs,
         "seconds": measured.median("seconds"),
         "peak_rss": measured.highest("peak_rss"),
@@ -524,6 +591,75 @@ def measure_validate(seedcompile: str, settings: Settings) -> dict[str, Any]:
         "seconds": median([run.seconds for run in runs]),
         "peak_rss": max(run.peak_rss for run in runs),
     }
+
+
+def measure_network(
+    srv: server.Server,
+    seedcompile: str,
+    settings: Settings,
+    compiles: dict[str, Measured],
+) -> dict[str, Any]:
+    """seedcompile and naive on M again, through a proxy that delays each chunk.
+
+    Informative, not a target: what the same query patterns cost when every
+    round trip takes the emulated RTT instead of loopback's ~25 us.
+    """
+    size = NETWORK_SIZE
+    rtt_ms = settings.network_rtt_ms
+    parts = urlsplit(srv.client_url)
+    target = (parts.hostname or "127.0.0.1", parts.port or server.DEFAULT_PORT)
+    with latency.DelayProxy(target, rtt=rtt_ms / 1000) as proxy:
+        route = Route(
+            proxy.url_for(srv.client_url),
+            prefix="net-",
+            note=f" over the emulated network (RTT {rtt_ms:g} ms)",
+        )
+        say(f"timing {ROUND_TRIPS} round trips, direct and through the proxy")
+        round_trip = {
+            "direct_ms": time_round_trip(srv.client_url) * 1000,
+            "proxy_ms": time_round_trip(route.url) * 1000,
+            "queries": ROUND_TRIPS,
+        }
+        ours = summarise_compile(
+            measure_compile(
+                srv, seedcompile, size, runs=NETWORK_RUNS, warmups=1, route=route
+            )
+        )
+        naive = measure_naive(srv, size, runs=NETWORK_NAIVE_RUNS, route=route)
+        connections = proxy.connections
+    on_loopback = {run["sha256"] for run in compiles[size].runs}
+    return {
+        "size": size,
+        "rtt_ms": rtt_ms,
+        "emulation": (
+            "bench/latency.py: a TCP proxy on loopback holding every chunk of "
+            "bytes for RTT/2 in each direction; bandwidth not limited"
+        ),
+        "round_trip": round_trip,
+        "proxied_connections": connections,
+        "seedcompile": ours,
+        "naive": naive,
+        "same_bytes_as_loopback": {run["sha256"] for run in ours["runs"]}
+        == on_loopback,
+    }
+
+
+def time_round_trip(url: str, queries: int = ROUND_TRIPS) -> float:
+    """The median seconds of a `SELECT 1` on an open connection to `url`."""
+
+    async def measure() -> float:
+        conn = await asyncpg.connect(url)
+        try:
+            seconds = []
+            for _ in range(queries):
+                started = time.perf_counter()
+                await conn.fetchval("SELECT 1")
+                seconds.append(time.perf_counter() - started)
+        finally:
+            await conn.close()
+        return median(seconds)
+
+    return asyncio.run(measure())
 
 
 def file_digest(path: Path) -> str:
