@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from seedcompile.checks import LoadedSpec
     from seedcompile.compiler import CompileResult
     from seedcompile.database import DatabaseSettings
+    from seedcompile.timing import StageTiming
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
@@ -583,6 +584,10 @@ def _summarise(
                 console=state.console,
                 stdout=sys.stdout,
             )
+            if timings and run.error.timings:
+                _print_timings(run.error.timings, title="stages, up to the failure")
+            if timings_json is not None and run.error.timings:
+                _write_timings(timings_json, run.error.timings, elapsed, None)
             continue
         if run.unchanged:
             skipped += 1
@@ -618,9 +623,9 @@ def _summarise(
             f"adjustments, {result.queries} queries"
         )
         if timings:
-            _print_timings(result)
+            _print_timings(result.timings)
         if timings_json is not None:
-            _write_timings(timings_json, result, elapsed)
+            _write_timings(timings_json, result.timings, elapsed, result)
 
     if len(runs) != 1 or check:
         done = len(runs) - failed - skipped
@@ -638,39 +643,43 @@ def _summarise(
     return exit_code
 
 
-def _write_timings(path: Path, result: CompileResult, elapsed: float) -> None:
+def _write_timings(
+    path: Path,
+    timings: list[StageTiming],
+    elapsed: float,
+    result: CompileResult | None,
+) -> None:
+    """The stage timings as JSON; for a failed compile (no result), `failed`."""
     import json
 
     from seedcompile.emit import write_atomic
 
-    record = {
-        "seconds": elapsed,
-        "orders": result.orders,
-        "preps": result.preps,
-        "queries": result.queries,
-        "output_bytes": len(result.document),
-        "stages": [
-            {
-                "stage": t.stage,
-                "seconds": t.seconds,
-                "queries": t.queries,
-                "rows": t.rows,
-            }
-            for t in result.timings
-        ],
-    }
+    record: dict[str, Any] = {"seconds": elapsed}
+    if result is None:
+        record["failed"] = True
+    else:
+        record.update(
+            orders=result.orders,
+            preps=result.preps,
+            queries=result.queries,
+            output_bytes=len(result.document),
+        )
+    record["stages"] = [
+        {"stage": t.stage, "seconds": t.seconds, "queries": t.queries, "rows": t.rows}
+        for t in timings
+    ]
     write_atomic(path, json.dumps(record, indent=2).encode() + b"\n")
 
 
-def _print_timings(result: CompileResult) -> None:
+def _print_timings(timings: list[StageTiming], *, title: str = "stages") -> None:
     from rich.table import Table
 
-    table = Table(title="stages", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("queries", justify="right")
     table.add_column("rows", justify="right")
-    for timing in result.timings:
+    for timing in timings:
         table.add_row(
             timing.stage,
             f"{timing.seconds:.3f}",

@@ -45,16 +45,9 @@ from seedcompile.reference import (
 from seedcompile.seedconfig import assemble, check_rules, validate_document
 from seedcompile.stock import StockAdjustment, settle_stock
 from seedcompile.suggestions import add_suggestions
+from seedcompile.timing import StageTiming
 
 log = logging.getLogger("seedcompile.compiler")
-
-
-@dataclass(frozen=True, slots=True)
-class StageTiming:
-    stage: str
-    seconds: float
-    queries: int = 0
-    rows: int = 0
 
 
 @dataclass(slots=True)
@@ -83,11 +76,14 @@ class _Stopwatch:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time a stage, the one that fails included."""
         started = time.perf_counter()
-        yield
-        elapsed = time.perf_counter() - started
-        self.timings.append(StageTiming(name, elapsed))
-        log.debug("stage %s took %.3f s", name, elapsed)
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings.append(StageTiming(name, elapsed))
+            log.debug("stage %s took %.3f s", name, elapsed)
 
     def count_queries(self, queries: int, rows: int) -> None:
         """Record the queries the last stage sent and the rows they fetched."""
@@ -279,6 +275,9 @@ def _finish_all(
             except SeedcompileError as exc:
                 job.outcome = exc
         assert job.outcome is not None
+        if isinstance(job.outcome, SeedcompileError):
+            # What ran before the failure, for `--timings`
+            job.outcome.timings = _merge(shared.timings, job.watch.timings)
         outcomes.append(job.outcome)
     return outcomes
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seedcompile.timing import StageTiming
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -60,6 +64,8 @@ class SeedcompileError(Exception):
         self.diagnostics: Sequence[Diagnostic] = sorted(
             diagnostics, key=Diagnostic.sort_key
         )
+        # The stages a failed compile ran, the failing one last (if timed)
+        self.timings: list[StageTiming] = []
         super().__init__(self.diagnostics[0].message if self.diagnostics else "")
 
     @classmethod

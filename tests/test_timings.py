@@ -1,0 +1,71 @@
+"""Stage timings through the real command line, for compiles that pass and fail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import SPECS, build_demo
+
+SEEDCOMPILE = str(Path(sys.executable).with_name("seedcompile"))
+
+
+@pytest.fixture
+def pg_demo(pg_database: str) -> str:
+    return build_demo(pg_database)
+
+
+def seedcompile(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SEEDCOMPILE, *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def test_timings_of_a_compile(tmp_path: Path, pg_demo: str) -> None:
+    spec = SPECS / "eu-west-launch.yaml"
+    record = tmp_path / "timings.json"
+    done = seedcompile(
+        "compile", str(spec), "--db", pg_demo, "-o", "out.json",
+        "--timings", "--timings-json", str(record),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    timings = json.loads(record.read_text())
+    stages = {s["stage"]: s for s in timings["stages"]}
+    assert list(stages) == ["prefetch", "plan", "codes", "stock", "assemble"]
+    assert stages["prefetch"]["queries"] == 8
+    assert stages["prefetch"]["rows"] > 0
+    assert stages["codes"]["queries"] == 1
+    assert timings["orders"] == 499  # 500, one excluded
+    assert timings["queries"] == 9
+    assert "failed" not in timings
+    table = done.stderr
+    assert "stages" in table
+    for name in stages:
+        assert name in table
+
+
+def test_timings_of_a_compile_that_fails(tmp_path: Path, pg_demo: str) -> None:
+    # The SKU exists nowhere: the plan stage fails, and the timings still
+    # show what ran up to it.
+    text = (SPECS / "eu-west-launch.yaml").read_text()
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(text.replace("sku: TSHIRT-BLUE-M", "sku: TSHIRT-PLAID-M", 1))
+    record = tmp_path / "timings.json"
+    done = seedcompile(
+        "compile", str(spec), "--db", pg_demo, "-o", "out.json",
+        "--timings", "--timings-json", str(record),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "reference.unknown-sku" in done.stderr
+    assert "stages, up to the failure" in done.stderr
+    timings = json.loads(record.read_text())
+    assert timings["failed"] is True
+    assert [s["stage"] for s in timings["stages"]][:2] == ["prefetch", "plan"]
+    assert timings["stages"][0]["queries"] == 8
+    assert not (tmp_path / "out.json").exists()
