@@ -19,20 +19,21 @@ def pg_demo(pg_database: str) -> str:
     return build_demo(pg_database)
 
 
-def seedcompile(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SEEDCOMPILE, *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
+def compile_timed(
+    spec: Path, db: str, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`seedcompile compile` with both kinds of timings; the run and the JSON."""
+    record = cwd / "timings.json"
+    done = subprocess.run(
+        [SEEDCOMPILE, "compile", str(spec), "--db", db, "-o", "out.json",
+         "--timings", "--timings-json", str(record)],
+        capture_output=True, text=True, cwd=cwd, check=False,
+    )  # fmt: skip
+    return done, record
 
 
 def test_timings_of_a_compile(tmp_path: Path, pg_demo: str) -> None:
-    spec = SPECS / "eu-west-launch.yaml"
-    record = tmp_path / "timings.json"
-    done = seedcompile(
-        "compile", str(spec), "--db", pg_demo, "-o", "out.json",
-        "--timings", "--timings-json", str(record),
-        cwd=tmp_path,
-    )  # fmt: skip
+    done, record = compile_timed(SPECS / "eu-west-launch.yaml", pg_demo, tmp_path)
     assert done.returncode == 0, done.stderr
     timings = json.loads(record.read_text())
     stages = {s["stage"]: s for s in timings["stages"]}
@@ -55,12 +56,7 @@ def test_timings_of_a_compile_that_fails(tmp_path: Path, pg_demo: str) -> None:
     text = (SPECS / "eu-west-launch.yaml").read_text()
     spec = tmp_path / "broken.yaml"
     spec.write_text(text.replace("sku: TSHIRT-BLUE-M", "sku: TSHIRT-PLAID-M", 1))
-    record = tmp_path / "timings.json"
-    done = seedcompile(
-        "compile", str(spec), "--db", pg_demo, "-o", "out.json",
-        "--timings", "--timings-json", str(record),
-        cwd=tmp_path,
-    )  # fmt: skip
+    done, record = compile_timed(spec, pg_demo, tmp_path)
     assert done.returncode == 1
     assert "reference.unknown-sku" in done.stderr
     assert "stages, up to the failure" in done.stderr
