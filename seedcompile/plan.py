@@ -632,7 +632,12 @@ class _LocationOf:
         if code in self.cache:
             return self.cache[code]
         ref = self.planner.ref
-        customer = ref.customers[code]
+        customer = ref.customers.get(code)
+        if customer is None:
+            # An override naming a customer that does not exist: reported
+            # where the spec names it (`check_named_lines`); no location.
+            self.cache[code] = None
+            return None
         location = ref.fulfilment_location(customer)
         result: str | None = location
         if location is None:

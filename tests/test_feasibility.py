@@ -147,3 +147,89 @@ orders:
     config = compile_text(text.replace("count: 60", "count: 56"), demo)
     customers = [order["customer"] for order in config["orders"]]
     assert len(set(customers)) == 56
+
+
+def test_an_override_naming_an_unknown_customer_is_a_reference_error(
+    demo: str,
+) -> None:
+    # Found by differential testing: the feasibility count looked the
+    # customer up without asking whether it exists, and crashed (exit 4).
+    text = """\
+version: 1
+orders:
+  - name: g
+    count: 2
+    customers: {region: EU-WEST}
+    lines: [{sku: MUG-WHITE}]
+    overrides:
+      1: {customer: C-999999}
+"""
+    assert problems(text, demo) == [
+        (
+            "reference.unknown-customer",
+            8,
+            "no customer 'C-999999' in the reference data",
+        )
+    ]
+
+
+def test_a_shortage_is_reported_at_the_group_whose_orders_need_it(
+    demo: str,
+) -> None:
+    # `first` has one order, at LON1; only `vip`'s five orders are at MAN1.
+    # The count once listed every customer of a round-robin pool, ordered
+    # or not, and the shortage at MAN1 pointed at `first`.
+    text = """\
+version: 1
+inventory: check
+orders:
+  - name: first
+    count: 1
+    customers: {region: EU-WEST}
+    lines: [{sku: HOODIE-GREY-L}]
+  - name: vip
+    count: 5
+    duplicate:
+      customer: C-000009
+      lines: [{sku: HOODIE-GREY-L}]
+"""
+    assert problems(text, demo) == [
+        (
+            "stock.shortage",
+            8,
+            "not enough BLANK-HOODIE-GREY-L at MAN1: the orders need 5, 3 "
+            "available; needed by vip-0000, vip-0001, vip-0002, vip-0003, vip-0004",
+        )
+    ]
+
+
+def test_overbooked_stock_where_no_order_lands_is_no_shortage(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # WAW1 has reserved more BOX-SMALL than it holds, but the one order of
+    # the group lands at FRA1. A location the pool could reach, with no
+    # order there, once counted as demand of 0 against -3 available and
+    # failed the compile with "needed by " and nobody named.
+    import sqlite3
+
+    path = tmp_path_factory.mktemp("overbooked") / "demo.db"
+    url = build_demo(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        changed = db.execute(
+            "UPDATE inventory SET reserved = on_hand + 3 "
+            "WHERE location_code = 'WAW1' AND part_number = 'BOX-SMALL'"
+        ).rowcount
+    assert changed == 1
+    text = """\
+version: 1
+inventory: check
+orders:
+  - name: mugs
+    count: 1
+    customers: {region: EU-CENTRAL}
+    lines: [{sku: MUG-WHITE}]
+"""
+    config = compile_text(text, url)
+    assert [(o["ref"], o["customer"], o["location"]) for o in config["orders"]] == [
+        ("mugs-0000", "C-000002", "FRA1")
+    ]
