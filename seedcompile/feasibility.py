@@ -111,9 +111,9 @@ def _count_at_locations(
             here[location_of(pool[position_of(index)])] -= 1
             here[location_of(override.customer)] += 1
     # Customers without a usable location are reported already; their
-    # orders are never built.
-    here.pop(None, None)
-    return Counter({location: k for location, k in here.items() if location})
+    # orders are never built. A location left with no order (all moved
+    # away by overrides) needs nothing there.
+    return Counter({location: k for location, k in here.items() if location and k > 0})
 
 
 def _check_preps(planner: Planner, counts: LocationCounts) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from seedcompile.errors import ReferenceDataError
@@ -203,16 +206,26 @@ orders:
     ]
 
 
+@pytest.mark.parametrize(
+    ("group", "orders"),
+    [
+        # one order, for the pool's first customer, at FRA1
+        ("count: 1", [("mugs-0000", "C-000002", "FRA1")]),
+        # the second order would be at WAW1; its override moves it to FRA1
+        (
+            "count: 2\n    overrides: {1: {customer: C-000010}}",
+            [("mugs-0000", "C-000002", "FRA1"), ("mugs-0001", "C-000010", "FRA1")],
+        ),
+    ],
+)
 def test_overbooked_stock_where_no_order_lands_is_no_shortage(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path, group: str, orders: list[tuple[str, str, str]]
 ) -> None:
-    # WAW1 has reserved more BOX-SMALL than it holds, but the one order of
-    # the group lands at FRA1. A location the pool could reach, with no
-    # order there, once counted as demand of 0 against -3 available and
-    # failed the compile with "needed by " and nobody named.
-    import sqlite3
-
-    path = tmp_path_factory.mktemp("overbooked") / "demo.db"
+    # WAW1 has reserved more BOX-SMALL than it holds, but no order lands
+    # there. A location the pool could reach, with no order there, once
+    # counted as demand of 0 against -3 available and failed the compile
+    # with "needed by " and nobody named.
+    path = tmp_path / "demo.db"
     url = build_demo(f"sqlite:///{path}")
     with sqlite3.connect(path) as db:
         changed = db.execute(
@@ -220,16 +233,16 @@ def test_overbooked_stock_where_no_order_lands_is_no_shortage(
             "WHERE location_code = 'WAW1' AND part_number = 'BOX-SMALL'"
         ).rowcount
     assert changed == 1
-    text = """\
+    text = f"""\
 version: 1
 inventory: check
 orders:
   - name: mugs
-    count: 1
-    customers: {region: EU-CENTRAL}
-    lines: [{sku: MUG-WHITE}]
+    {group}
+    customers: {{region: EU-CENTRAL}}
+    lines: [{{sku: MUG-WHITE}}]
 """
     config = compile_text(text, url)
-    assert [(o["ref"], o["customer"], o["location"]) for o in config["orders"]] == [
-        ("mugs-0000", "C-000002", "FRA1")
-    ]
+    assert [(o["ref"], o["customer"], o["location"]) for o in config["orders"]] == (
+        orders
+    )
