@@ -50,3 +50,23 @@ def test_a_profiler_still_writes_its_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     stats = pstats.Stats(str(profile))
     assert any(name == "load_spec" for _, _, name in stats.stats)  # type: ignore[attr-defined]
+
+
+def test_validate_imports_no_database_layer() -> None:
+    # `validate` runs in CI once per spec: its start-up is its cost. It must
+    # not pay for SQLAlchemy or a driver it never uses.
+    spec = REPO / "specs" / "eu-west-launch.yaml"
+    probe = (
+        "import sys\n"
+        "from seedcompile.cli import app\n"
+        f"sys.argv = ['seedcompile', 'validate', {str(spec)!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "heavy = ('sqlalchemy', 'asyncpg', 'aiosqlite')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    done = run("-c", probe)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines()[-1] == "[]"
