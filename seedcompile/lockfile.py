@@ -45,7 +45,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "inventory": ("location", "part", "available"),
     "collection_prep": ("location", "carrier", "date", "highest_number"),
 }
-# How many leading columns identify a row of each table.
+# How many leading columns identify a row of each table (`ReferenceData.tables`
+# gives the rows).
 _KEY_WIDTH = {
     "region": 1,
     "location": 1,
@@ -63,42 +64,9 @@ def lock_path_for(spec: Path) -> Path:
     return spec.with_name(spec.stem + LOCK_SUFFIX)
 
 
-def tables_of(ref: ReferenceData) -> dict[str, list[Row]]:
-    """The reference data as sorted rows of plain JSON values, table by table."""
-    tables: dict[str, list[Row]] = {
-        "region": [(code,) for code in ref.regions],
-        "location": [
-            (x.code, x.region, x.active, x.is_primary) for x in ref.locations.values()
-        ],
-        "carrier": [
-            (x.code, x.active, x.max_orders_per_prep, sorted(x.regions))
-            for x in ref.carriers.values()
-        ],
-        "customer": [
-            (x.code, x.region, x.home_location, x.active)
-            for x in ref.customers.values()
-        ],
-        "variant": [(x.sku, x.active) for x in ref.variants.values()],
-        "variant_part": [
-            (sku, part, units)
-            for sku, parts in ref.bill_of_materials.items()
-            for part, units in parts
-        ],
-        "inventory": [(*key, units) for key, units in ref.available.items()],
-        "collection_prep": [
-            (location, carrier, date.isoformat(), number)
-            for (location, carrier, date), number in ref.highest_prep_number.items()
-        ],
-    }
-    return {
-        name: sorted(rows, key=lambda r: r[: _KEY_WIDTH[name]])
-        for name, rows in tables.items()
-    }
-
-
 def render_lock(loaded: LoadedSpec, ref: ReferenceData) -> bytes:
     """The lock file's bytes for `loaded` resolved against `ref`."""
-    tables = tables_of(ref)
+    tables = ref.tables()
     head = {
         "lock_version": LOCK_VERSION,
         "spec": Path(loaded.file).name,
@@ -216,7 +184,7 @@ _SELECTED = "among the rows the spec selects"
 
 def find_drift(locked: ReferenceData, live: ReferenceData) -> list[Drift]:
     """Every row added, removed or changed between the lock and the live data."""
-    before, after = tables_of(locked), tables_of(live)
+    before, after = locked.tables(), live.tables()
     drift = []
     for name, columns in _COLUMNS.items():
         width = _KEY_WIDTH[name]

@@ -76,6 +76,14 @@ class ReferenceRequest:
     prep_locations: set[str] = field(default_factory=set)
     prep_dates: set[dt.date] = field(default_factory=set)
 
+    @classmethod
+    def union(cls, requests: Iterable[ReferenceRequest]) -> ReferenceRequest:
+        """Every key any of `requests` asks for: one prefetch for many specs."""
+        union = cls()
+        for request in requests:
+            union.update(request)
+        return union
+
     def update(self, other: ReferenceRequest) -> None:
         """Add every key `other` asks for."""
         self.customer_codes |= other.customer_codes
@@ -163,6 +171,38 @@ class ReferenceData:
         part.digest = digest_reference(part)
         return part
 
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows as plain JSON values, table by table, each sorted by its key.
+
+        What a digest covers and a lock file records. Every table's leading
+        fields are unique, so rows compare without reaching a None, a bool
+        or a carrier's list of regions.
+        """
+        tables: dict[str, list[tuple[Any, ...]]] = {
+            "region": [(code,) for code in self.regions],
+            "location": [
+                (x.code, x.region, x.active, x.is_primary)
+                for x in self.locations.values()
+            ],
+            "carrier": [
+                (x.code, x.active, x.max_orders_per_prep, sorted(x.regions))
+                for x in self.carriers.values()
+            ],
+            "customer": list(map(tuple, self.customers.values())),
+            "variant": [(x.sku, x.active) for x in self.variants.values()],
+            "variant_part": [
+                (sku, part, units)
+                for sku, parts in self.bill_of_materials.items()
+                for part, units in parts
+            ],
+            "inventory": [(*key, units) for key, units in self.available.items()],
+            "collection_prep": [
+                (location, carrier, day.isoformat(), number)
+                for (location, carrier, day), number in self.highest_prep_number.items()
+            ],
+        }
+        return {name: sorted(rows) for name, rows in tables.items()}
+
     def active_customers_in(self, regions: Iterable[str] | None) -> list[str]:
         """Codes of active customers of the regions (all regions for None), sorted."""
         wanted = None if regions is None else set(regions)
@@ -212,40 +252,10 @@ def request_for(spec: Spec) -> ReferenceRequest:
 def digest_reference(ref: ReferenceData) -> str:
     """SHA-256 over every reference row `ref` holds, in a canonical order."""
     digest = hashlib.sha256()
-
-    def table(name: str, rows: Iterable[tuple[object, ...]]) -> None:
-        # Every table's leading fields are unique, so tuples compare without
-        # ever reaching a None or a bool. One JSON array per table: typed
-        # (null, true, "1" and 1 differ) and rendered in one call.
-        digest.update(orjson.dumps([name, sorted(rows)]))
-
-    table("region", ((code,) for code in ref.regions))
-    table(
-        "location",
-        ((x.code, x.region, x.active, x.is_primary) for x in ref.locations.values()),
-    )
-    table(
-        "carrier",
-        (
-            (x.code, x.active, x.max_orders_per_prep, *sorted(x.regions))
-            for x in ref.carriers.values()
-        ),
-    )
-    table("customer", map(tuple, ref.customers.values()))
-    table("variant", ((x.sku, x.active) for x in ref.variants.values()))
-    table(
-        "variant_part",
-        (
-            (sku, part, units)
-            for sku, parts in ref.bill_of_materials.items()
-            for part, units in parts
-        ),
-    )
-    table("inventory", ((*key, units) for key, units in ref.available.items()))
-    table(
-        "collection_prep",
-        ((*key, number) for key, number in ref.highest_prep_number.items()),
-    )
+    for name, rows in ref.tables().items():
+        # One JSON array per table: typed (null, true, "1" and 1 differ) and
+        # rendered in one call.
+        digest.update(orjson.dumps([name, rows]))
     return "sha256:" + digest.hexdigest()
 
 
