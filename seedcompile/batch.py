@@ -22,7 +22,7 @@ from seedcompile.compiler import (
     compile_specs,
     fetch_references,
 )
-from seedcompile.database import DatabaseSettings, create_engine
+from seedcompile.database import DatabaseSettings, connected
 from seedcompile.emit import write_atomic
 from seedcompile.errors import Diagnostic, SeedcompileError
 from seedcompile.lockfile import (
@@ -129,8 +129,7 @@ async def _compile(
         kept = [meta for i, meta in enumerate(previous) if i not in failed]
         results = iter(await compile_offline(offline, max_connections=1, previous=kept))
         return [failed[i] if i in failed else next(results) for i in range(len(loaded))]
-    engine = create_engine(settings)
-    try:
+    async with connected(settings) as engine:
         return await compile_specs(
             [spec for _, spec in loaded],
             engine,
@@ -139,8 +138,6 @@ async def _compile(
             advance=advance,
             prefetch_connections=settings.prefetch_connections,
         )
-    finally:
-        await engine.dispose()
 
 
 async def _find_drift(
@@ -157,11 +154,8 @@ async def _find_drift(
     refetch = [(run, spec) for run, spec in locked if run.result is None]
     fetched: list[ReferenceData] = []
     if refetch:
-        engine = create_engine(settings)
-        try:
+        async with connected(settings) as engine:
             fetched = await fetch_references([spec for _, spec in refetch], engine)
-        finally:
-            await engine.dispose()
     live = {id(run): ref for (run, _), ref in zip(refetch, fetched, strict=True)}
     for run, spec in locked:
         current = run.result.reference if run.result else live.get(id(run))
@@ -187,11 +181,8 @@ async def write_locks(
             outcomes.append((spec, exc))
     if not loaded:
         return outcomes
-    engine = create_engine(settings)
-    try:
+    async with connected(settings) as engine:
         references = await fetch_references([s for _, s in loaded], engine)
-    finally:
-        await engine.dispose()
     for (spec, checked), reference in zip(loaded, references, strict=True):
         target = lock_path_for(spec.path)
         write_atomic(target, render_lock(checked, reference))

@@ -819,20 +819,13 @@ def plan_command(
 async def _compile_for_preview(
     loaded: LoadedSpec, settings: DatabaseSettings
 ) -> CompileResult:
-    from seedcompile.compiler import CompileResult, compile_specs
-    from seedcompile.database import create_engine
+    from seedcompile.compiler import compile_spec
+    from seedcompile.database import connected
 
-    engine = create_engine(settings)
-    try:
-        [outcome] = await compile_specs(
-            [loaded], engine, max_connections=settings.max_connections, keep_plan=True
+    async with connected(settings) as engine:
+        return await compile_spec(
+            loaded, engine, max_connections=settings.max_connections, keep_plan=True
         )
-    finally:
-        await engine.dispose()
-    if isinstance(outcome, SeedcompileError):
-        raise outcome
-    assert isinstance(outcome, CompileResult)
-    return outcome
 
 
 def _table(title: str, text: list[str], numbers: list[str]) -> Table:

@@ -119,13 +119,15 @@ async def compile_spec(
     *,
     max_connections: int,
     prefetch_connections: int = 1,
+    keep_plan: bool = False,
 ) -> CompileResult:
-    """Compile one checked spec against the reference database."""
+    """Compile one checked spec against the reference database; raise its error."""
     [outcome] = await compile_specs(
         [loaded],
         engine,
         max_connections=max_connections,
         prefetch_connections=prefetch_connections,
+        keep_plan=keep_plan,
     )
     if isinstance(outcome, SeedcompileError):
         raise outcome
@@ -156,9 +158,7 @@ async def compile_specs(
     jobs = [_Job(loaded, request_for(loaded.spec)) for loaded in specs]
     for job, meta in zip(jobs, previous or [None] * len(jobs), strict=True):
         job.previous = meta
-    union = ReferenceRequest()
-    for job in jobs:
-        union.update(job.request)
+    union = ReferenceRequest.union(job.request for job in jobs)
 
     shared = _Stopwatch()
     with database_errors(engine.url):
@@ -218,9 +218,7 @@ async def fetch_references(
 ) -> list[ReferenceData]:
     """The reference rows each spec relies on, from one snapshot."""
     requests = [request_for(loaded.spec) for loaded in specs]
-    union = ReferenceRequest()
-    for request in requests:
-        union.update(request)
+    union = ReferenceRequest.union(requests)
     with database_errors(engine.url):
         async with read_snapshot(engine) as conn:
             reference = await prefetch(conn, union)

@@ -265,6 +265,16 @@ def create_engine(settings: DatabaseSettings, *, readonly: bool = True) -> Async
     return engine
 
 
+@asynccontextmanager
+async def connected(settings: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
+    """A read-only engine for the length of the block, its pool closed after."""
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 def _preinitialized(engine: AsyncEngine) -> AsyncEngine:
     """Tell the dialect what SQLAlchemy would otherwise ask the server.
 
