@@ -667,13 +667,11 @@ class _LocationOf:
         """
         ref = self.planner.ref
         customers = ref.customers
-        primary = ref.primary_locations
+        fulfilment_location = ref.fulfilment_location
         usable = {code for code, row in ref.locations.items() if row.active}
         found: list[str | None] = []
         for code in codes:
-            customer = customers[code]
-            home = customer.home_location
-            location = primary.get(customer.region) if home is None else home
+            location = fulfilment_location(customers[code])
             found.append(location if location in usable else self(code))
         return found
 

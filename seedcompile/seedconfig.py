@@ -271,27 +271,15 @@ class _OrderFacts:
 
 
 def _fulfilments(ref: ReferenceData, codes: Iterable[str]) -> dict[str, str | None]:
-    """`_fulfilment` of each code, in one loop."""
-    customers = ref.customers
-    primary = ref.primary_locations
+    """Where each customer's orders are fulfilled; None for one not active."""
     found: dict[str, str | None] = {}
     for code in codes:
-        customer = customers.get(code)
+        customer = ref.customers.get(code)
         if customer is None or not customer.active:
             found[code] = None
-        elif customer.home_location is not None:
-            found[code] = customer.home_location
         else:
-            found[code] = primary.get(customer.region)
+            found[code] = ref.fulfilment_location(customer)
     return found
-
-
-def _fulfilment(ref: ReferenceData, code: str) -> str | None:
-    """Where an active customer's orders are fulfilled; None if it is not active."""
-    customer = ref.customers.get(code)
-    if customer is None or not customer.active:
-        return None
-    return ref.fulfilment_location(customer)
 
 
 def _order_problems(
@@ -303,15 +291,13 @@ def _order_problems(
     broken = []
     seen: set[str] = set()
     # Each customer's fulfilment location, or None when it is not active.
-    home: dict[str, str | None] = {}
+    home = _fulfilments(ref, {order["customer"] for order in orders})
     for order in orders:
         name = order["ref"]
         if name in seen:
             broken.append(f"order ref {name} appears twice")
         seen.add(name)
         code = order["customer"]
-        if code not in home:
-            home[code] = _fulfilment(ref, code)
         if home[code] is None:
             broken.append(f"order {name}: customer {code} not active")
         elif home[code] != order["location"]:
