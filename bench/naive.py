@@ -20,10 +20,10 @@ is sent, on one asyncpg connection:
 
 It is generous to the predecessor: asyncpg with its statement cache (one round
 trip per query, no ORM), no schema validation of the output and no check of
-the finished fixture. The spec is read with seedcompile's own loader and the
-draws come from `seedcompile.randomness`: the point is the query pattern, not
-a second parser. Explicit allocations are not supported (the bench specs use
-none).
+the finished fixture. The spec is read with seedcompile's own loader, the
+draws come from `seedcompile.randomness` and the fixture is written by
+`seedcompile.emit`: the point is the query pattern, not a second parser.
+Explicit allocations are not supported (the bench specs use none).
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +41,7 @@ import asyncpg
 import orjson
 
 from seedcompile.checks import load_spec
+from seedcompile.emit import write_atomic
 from seedcompile.randomness import Draws, RuleRandom
 from seedcompile.spec import Line, OrderGroup, PrepGroup, Spec
 
@@ -403,15 +402,6 @@ async def compile_naively(spec_path: Path, url: str) -> tuple[bytes, int]:
         "stock_adjustments": adjustments,
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n", db.queries
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 def main() -> int:
