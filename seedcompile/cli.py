@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from seedcompile.compiler import CompileResult
     from seedcompile.database import DatabaseSettings
     from seedcompile.timing import StageTiming
+    from seedcompile.tree import SpecFile
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
@@ -156,12 +157,7 @@ def _guarded(action: Callable[[], T]) -> T:
         return action()
     except SeedcompileError as exc:
         _print_traceback(exc)
-        report(
-            exc.diagnostics,
-            fmt=state.error_format,
-            console=state.console,
-            stdout=sys.stdout,
-        )
+        _report(exc.diagnostics)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise _interrupted() from None
@@ -171,12 +167,7 @@ def _guarded(action: Callable[[], T]) -> T:
         raise _report_group(group) from None
     except Exception as exc:
         _print_traceback(exc)
-        report(
-            [_crash(exc)],
-            fmt=state.error_format,
-            console=state.console,
-            stdout=sys.stdout,
-        )
+        _report([_crash(exc)])
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
@@ -216,9 +207,7 @@ def _report_group(group: BaseExceptionGroup[Any]) -> typer.Exit:
         else:
             diagnostics.append(_crash(leaf))
             exit_code = max(exit_code, EXIT_INTERNAL)
-    report(
-        diagnostics, fmt=state.error_format, console=state.console, stdout=sys.stdout
-    )
+    _report(diagnostics)
     return typer.Exit(exit_code or EXIT_INTERNAL)
 
 
@@ -263,6 +252,13 @@ def _stop_on_sigterm() -> None:
 def _counted(n: int, noun: str) -> str:
     """`1 order`, `2 orders`."""
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _report(diagnostics: Sequence[Diagnostic]) -> None:
+    """Print diagnostics in the chosen error format."""
+    report(
+        diagnostics, fmt=state.error_format, console=state.console, stdout=sys.stdout
+    )
 
 
 def _say(message: str) -> None:
@@ -442,20 +438,13 @@ def compile_command(
         from seedcompile.database import DatabaseSettings
         from seedcompile.emit import ensure_inside
         from seedcompile.errors import UsageError
-        from seedcompile.tree import discover, in_shard, parse_shard
+        from seedcompile.tree import in_shard, parse_shard
 
         started = time.perf_counter()
-        files = discover(specs)
+        files = _discover(specs)
         many = len(specs) > 1 or any(
             Path(arg).is_dir() or glob.has_magic(arg) for arg in specs
         )
-        if not files:
-            raise UsageError.single(
-                "usage.no-specs",
-                "no spec files found in " + ", ".join(specs),
-                hint="spec files end in .yaml or .yml; names starting with `_` "
-                "are partials and are not compiled on their own",
-            )
         if many and output is not None and output.suffix == ".json":
             raise UsageError.single(
                 "usage.output-folder",
@@ -520,6 +509,22 @@ def compile_command(
         raise typer.Exit(code)
 
 
+def _discover(specs: list[str]) -> list[SpecFile]:
+    """The spec files the arguments name; at least one, or a usage error."""
+    from seedcompile.errors import UsageError
+    from seedcompile.tree import discover
+
+    files = discover(specs)
+    if not files:
+        raise UsageError.single(
+            "usage.no-specs",
+            "no spec files found in " + ", ".join(specs),
+            hint="spec files end in .yaml or .yml; names starting with `_` "
+            "are partials and are not compiled on their own",
+        )
+    return files
+
+
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[str], None]]:
     """A transient progress bar on a terminal; nothing in a pipe.
@@ -568,22 +573,12 @@ def _summarise(
             if run.error is None and run.stale is None:
                 stale += 1  # counted once per spec, with its other staleness
             exit_code = max(exit_code, EXIT_INVALID)
-            report(
-                run.drift,
-                fmt=state.error_format,
-                console=state.console,
-                stdout=sys.stdout,
-            )
+            _report(run.drift)
         if run.error is not None:
             failed += 1
             exit_code = max(exit_code, run.error.exit_code)
             _print_traceback(run.error)
-            report(
-                run.error.diagnostics,
-                fmt=state.error_format,
-                console=state.console,
-                stdout=sys.stdout,
-            )
+            _report(run.error.diagnostics)
             if timings and run.error.timings:
                 _print_timings(run.error.timings, title="stages, up to the failure")
             if timings_json is not None and run.error.timings:
@@ -710,10 +705,9 @@ def lock_command(
 
         from seedcompile.batch import write_locks
         from seedcompile.database import DatabaseSettings
-        from seedcompile.tree import discover
 
         settings = DatabaseSettings.from_env(db)
-        files = discover(specs)
+        files = _discover(specs)
         outcomes = anyio.run(
             lambda: write_locks(files, settings=settings, overrides=overrides or ())
         )
@@ -721,12 +715,7 @@ def lock_command(
         for spec, outcome in outcomes:
             if isinstance(outcome, SeedcompileError):
                 code = max(code, outcome.exit_code)
-                report(
-                    outcome.diagnostics,
-                    fmt=state.error_format,
-                    console=state.console,
-                    stdout=sys.stdout,
-                )
+                _report(outcome.diagnostics)
             else:
                 _say(f"locked {spec.path} → {outcome}")
         return code

@@ -228,11 +228,14 @@ def test_a_glob_mirrors_from_the_folder_before_its_wildcard(
     ]
 
 
-def test_a_folder_without_specs_is_a_usage_error(tmp_path: Path, demo_db: str) -> None:
+@pytest.mark.parametrize("command", [["compile", "-o", "out"], ["lock"]])
+def test_a_folder_without_specs_is_a_usage_error(
+    tmp_path: Path, demo_db: str, command: list[str]
+) -> None:
     (tmp_path / "empty").mkdir()
-    done = seedcompile("compile", "empty", "-o", "out", "--db", demo_db, cwd=tmp_path)
+    done = seedcompile(*command, "empty", "--db", demo_db, cwd=tmp_path)
     assert done.returncode == 2
-    assert "no spec files found in empty" in done.stderr
+    assert "error [usage.no-specs] no spec files found in empty" in done.stderr
 
 
 def test_several_specs_into_one_json_file_is_a_usage_error(
