@@ -68,9 +68,10 @@ def plan(
     """
     planner = Planner(loaded, reference)
     # Every name the spec uses is checked first, so that one run reports all
-    # unknown SKUs, customers and carriers, whatever else fails.
+    # unknown SKUs, customers, carriers and locations, whatever else fails.
     planner.check_named_lines()
     planner.check_named_carriers()
+    planner.check_named_locations()
     # Prove the spec can be met before spending time and memory on it.
     check_feasibility(planner, stock=not preview)
     if planner.problems:
@@ -346,6 +347,12 @@ class Planner:
                     self._check_lines(override.lines, (*here, "lines"))
                 if override.customer is not None:
                     self._check_customer(override.customer, (*here, "customer"))
+
+    def check_named_locations(self) -> None:
+        """Every location a prep group names exists and is active."""
+        for p, group in enumerate(self.spec.collection_preps):
+            if group.location is not None:
+                self.check_location(group.location, ("collection_preps", p))
 
     def check_named_carriers(self) -> None:
         """Every carrier a rule names exists and is active, used or not.

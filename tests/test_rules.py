@@ -348,6 +348,24 @@ def test_one_run_reports_an_unknown_customer_and_an_unknown_sku(demo: str) -> No
     ]
 
 
+def test_one_run_reports_an_unknown_customer_and_an_unknown_prep_location(
+    demo: str,
+) -> None:
+    # The prep location was only looked at once the orders could be counted,
+    # so it surfaced after the customer was fixed.
+    text = spec(orders().replace("{region: EU-WEST}", "[C-999999]"))
+    text += preps(count=1, carrier="DHL", location="LON2")
+    problems = failure(text, demo).diagnostics
+    assert [(p.code, p.position.line, p.message) for p in problems] == [
+        (
+            "reference.unknown-customer",
+            6,
+            "no customer 'C-999999' in the reference data",
+        ),
+        ("reference.unknown-location", 12, "no location 'LON2' in the reference data"),
+    ]
+
+
 # -- the column check agrees with the order-by-order walk ----------------------
 #
 # A compile checks an assembled document whose orders share their lists of
