@@ -2,7 +2,9 @@
 
 Only this module prints, sets up logging or exits. It imports the compiler's
 modules inside each command, so that `seedcompile validate` does not pay for
-SQLAlchemy and the database drivers it never uses.
+SQLAlchemy and the database drivers it never uses. `main`, the process entry
+point, turns the cyclic garbage collector off, treats SIGTERM like Ctrl-C and
+ends through `os._exit` once the output is flushed.
 """
 
 from __future__ import annotations
@@ -410,7 +412,12 @@ def compile_command(
         ),
     ] = None,
     timings: Annotated[
-        bool, typer.Option("--timings", help="Print the time each stage took.")
+        bool,
+        typer.Option(
+            "--timings",
+            help="Print the time, queries and rows of each stage (of a failed "
+            "compile: the stages up to the failure).",
+        ),
     ] = False,
     timings_json: Annotated[
         Path | None,

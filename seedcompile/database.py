@@ -1,8 +1,10 @@
 """Connecting to the reference database: PostgreSQL (asyncpg) or SQLite (aiosqlite).
 
 Everything above this module speaks SQLAlchemy Core; the two backends differ
-only in how a URL becomes an engine, how a snapshot is opened and how a large
-set of keys is bound (`keys_in`).
+only in how a URL becomes an engine (connect retries and the statement
+timeout are PostgreSQL's), how a snapshot is opened and shared, and how the
+database unpacks the one JSON text parameter that carries a set of keys
+(`keys_in`).
 
 Reading is all the compiler ever does, and this module makes sure of it: a
 PostgreSQL session starts with `default_transaction_read_only` on and every

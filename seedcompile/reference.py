@@ -1,10 +1,11 @@
 """Stage 2: prefetch every reference row a spec needs, in a fixed number of queries.
 
 Whatever the size of the spec, the prefetch sends the same eight queries, each
-binding its keys as one parameter (`database.keys_in`), all inside one
-read-only snapshot, which on PostgreSQL up to three connections share so that
-the independent queries run at once. The rows come back as plain frozen
-records, keyed for constant-time lookups by the later stages.
+key set bound as one parameter (`database.keys_in`), all inside one read-only
+snapshot; asked to, PostgreSQL shares it between up to three connections so
+that the independent queries run at once. The rows come back as plain frozen
+records (customers, the most numerous, as tuples built straight from their
+rows), keyed for constant-time lookups by the later stages.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Stage 6: the SeedConfig document, its schema, and the rules it must obey.
 
-`assemble` builds the document from the plan; `check_rules` re-derives every
-rule of a valid SeedConfig from the finished document alone, independently of
-the planner, so a planner bug surfaces as an internal error instead of a
+`assemble` builds the document from the plan; `validate_document` checks it
+against the schema, strictly; `check_rules` re-derives every rule of a valid
+SeedConfig from the finished document and the reference rows, independently
+of the planner, so a planner bug surfaces as an internal error instead of a
 plausible-looking wrong fixture.
 """
 
