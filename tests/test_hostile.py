@@ -43,7 +43,7 @@ from seedcompile.errors import (
 from seedcompile.load import MAX_SPEC_BYTES
 from seedcompile.reference import ReferenceRequest, prefetch
 from seedcompile.refschema import metadata
-from tests.support import build_demo, compile_loaded, loaded_from_text
+from tests.support import SPECS, build_demo, compile_loaded, loaded_from_text
 
 HOSTILE = [
     "C-1'; DROP TABLE customer; --",
@@ -152,9 +152,14 @@ def test_hostile_codes_are_unknown_references_and_harm_nothing(
 
     error = caught.value
     assert error.exit_code == EXIT_INVALID
-    codes = {d.code for d in error.diagnostics}
-    assert "reference.unknown-customer" in codes
-    assert all(c.startswith("reference.unknown-") for c in codes), codes
+    # Each of the five places that names the code says it is unknown.
+    assert sorted((d.code, d.position.path) for d in error.diagnostics) == [
+        ("reference.unknown-carrier", "collection_preps[0].carrier"),
+        ("reference.unknown-customer", "orders[0].customers[0]"),
+        ("reference.unknown-location", "collection_preps[0].location"),
+        ("reference.unknown-region", "orders[1].customers.region"),
+        ("reference.unknown-sku", "orders[0].lines[0].sku"),
+    ]
     for problem in error.diagnostics:
         assert problem.position.line is not None, problem
     assert table_counts(demo_url) == before
@@ -195,6 +200,13 @@ def test_keys_no_database_text_can_hold_match_nothing(
 def test_codes_longer_than_64_characters_are_refused_by_the_spec() -> None:
     with pytest.raises(SpecError) as caught:
         loaded_from_text(spec_naming("\U0001d518" * 65))
+    assert [(d.code, d.position.path) for d in caught.value.diagnostics] == [
+        ("spec.too-long", "orders[0].customers[0]"),
+        ("spec.too-long", "orders[0].lines[0].sku"),
+        ("spec.too-long", "orders[1].customers.region"),
+        ("spec.too-long", "collection_preps[0].location"),
+        ("spec.too-long", "collection_preps[0].carrier"),
+    ]
     assert all(d.position.line for d in caught.value.diagnostics)
 
 
@@ -222,30 +234,46 @@ def test_runaway_aliases_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "orders",
+    ("orders", "expected"),
     [
-        [
-            {
-                "name": "a",
-                "count": 10_000_001,
-                "lines": [{"sku": "S"}],
-                "customers": "all",
-            }
-        ],
-        [
-            {"name": f"g{i}", "count": 4_000_000, "lines": [{"sku": "S"}]}
-            | {"customers": "all"}
-            for i in range(3)
-        ],
+        (
+            [
+                {
+                    "name": "a",
+                    "count": 10_000_001,
+                    "lines": [{"sku": "S"}],
+                    "customers": "all",
+                }
+            ],
+            (
+                "spec.too-large",
+                "orders[0].count",
+                "orders[0].count: 10000001 is above the limit of 10,000,000",
+            ),
+        ),
+        (
+            [
+                {"name": f"g{i}", "count": 4_000_000, "lines": [{"sku": "S"}]}
+                | {"customers": "all"}
+                for i in range(3)
+            ],
+            (
+                "spec.too-many-orders",
+                "orders",
+                "the spec asks for 12,000,000 orders; the limit is 10,000,000",
+            ),
+        ),
     ],
     ids=["one-group", "all-groups"],
 )
 def test_order_counts_over_the_limit_are_refused_before_expansion(
-    orders: list[dict[str, Any]],
+    orders: list[dict[str, Any]], expected: tuple[str, str, str]
 ) -> None:
     with pytest.raises(SpecError) as caught:
         loaded_from_text(json.dumps({"version": 1, "orders": orders}))
-    assert all(d.position.line for d in caught.value.diagnostics)
+    found = caught.value.diagnostics
+    assert [(d.code, d.position.path, d.message) for d in found] == [expected]
+    assert found[0].position.line is not None
 
 
 # --- paths ----------------------------------------------------------------------
@@ -271,7 +299,7 @@ def test_outputs_stay_inside_the_output_folder(
     # an absolute one, still mirror into the output folder.
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "a.yaml").write_text(Path("specs/eu-west-launch.yaml").read_text())
+    (specs / "a.yaml").write_text((SPECS / "eu-west-launch.yaml").read_text())
     work = tmp_path / "work"
     work.mkdir()
     pattern = pattern.format(specs=specs)
