@@ -176,7 +176,9 @@ def _setting(
     """An option's value, else its environment variable's, else the default."""
     value = _number_from_env(env, variable, default, kind) if given is None else given
     if not valid(value):
-        raise UsageError.single(code, f"{problem}, not {value}")
+        # Name the variable when the value came from it: the user never typed it.
+        source = f"{variable}: " if given is None else ""
+        raise UsageError.single(code, f"{source}{problem}, not {value}")
     return value
 
 

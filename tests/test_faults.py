@@ -559,26 +559,29 @@ def test_a_pool_exhausted_past_its_timeout(pg_demo: str, max_connections: int) -
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("variable", "value", "code"),
     [
-        ("DATABASE_CONNECT_RETRIES", "many"),
-        ("DATABASE_CONNECT_RETRIES", "-1"),
-        ("DATABASE_STATEMENT_TIMEOUT", "soon"),
-        ("DATABASE_STATEMENT_TIMEOUT", "-5"),
-        ("DATABASE_STATEMENT_TIMEOUT", "nan"),
+        ("DATABASE_CONNECT_RETRIES", "many", "usage.environment"),
+        ("DATABASE_CONNECT_RETRIES", "-1", "usage.connect-retries"),
+        ("DATABASE_STATEMENT_TIMEOUT", "soon", "usage.environment"),
+        ("DATABASE_STATEMENT_TIMEOUT", "-5", "usage.statement-timeout"),
+        ("DATABASE_STATEMENT_TIMEOUT", "nan", "usage.statement-timeout"),
+        ("DATABASE_PREFETCH_CONNECTIONS", "4", "usage.prefetch-connections"),
     ],
 )
 def test_a_wrong_setting_in_the_environment_is_a_usage_error(
-    variable: str, value: str
+    variable: str, value: str, code: str
 ) -> None:
     with pytest.raises(UsageError) as caught:
         DatabaseSettings.from_env(
             "postgresql://reader@localhost/refdata", environ={variable: value}
         )
     assert caught.value.exit_code == EXIT_USAGE
-    assert variable in caught.value.diagnostics[0].message or value in str(
-        caught.value.diagnostics[0].message
-    )
+    [problem] = caught.value.diagnostics
+    assert problem.code == code
+    # The message names the variable the value came from, and the value.
+    assert variable in problem.message
+    assert value in problem.message
 
 
 def test_settings_come_from_the_environment_unless_given() -> None:
