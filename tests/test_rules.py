@@ -257,52 +257,65 @@ def test_a_compiled_config_breaks_no_rule(good: tuple[dict, object]) -> None:
     assert broken_rules(config, reference) == []
 
 
+PREP = "LON1-DHL-20261210-0004"
+TOO_MANY = [f"x{i}" for i in range(60)]
+
+
 @pytest.mark.parametrize(
     ("tamper", "expected"),
     [
         (
             lambda c: c["orders"][0].update(customer="C-000017"),
-            "order eu-0000: customer C-000017 not active",
+            ["order eu-0000: customer C-000017 not active"],
         ),
         (
             lambda c: c["orders"][0]["lines"][0].update(sku="TSHIRT-GREEN-M"),
-            "order eu-0000: SKU TSHIRT-GREEN-M not active",
+            ["order eu-0000: SKU TSHIRT-GREEN-M not active"],
         ),
-        (
+        (  # the copy holds the same orders as the first
             lambda c: c["collection_preps"].append(dict(c["collection_preps"][0])),
-            "prep code LON1-DHL-20261210-0004 appears twice",
+            [
+                f"prep code {PREP} appears twice",
+                "order eu-0000 is in two preps",
+                "order eu-0001 is in two preps",
+                "order eu-0003 is in two preps",
+            ],
         ),
         (
             lambda c: c["collection_preps"][0].update(code="LON1-DHL-20261210-0001"),
-            "prep code LON1-DHL-20261210-0001 exists in the reference data",
+            ["prep code LON1-DHL-20261210-0001 exists in the reference data"],
         ),
         (
             lambda c: c["collection_preps"][0].update(carrier="FEDEX"),
-            "prep LON1-DHL-20261210-0004: carrier does not serve its region",
+            [f"prep {PREP}: carrier does not serve its region"],
         ),
-        (
+        (  # eu-0002 is at MAN1, and in its own prep there
             lambda c: c["collection_preps"][0]["orders"].append("eu-0002"),
-            "prep LON1-DHL-20261210-0004: order eu-0002 is elsewhere",
+            [
+                f"prep {PREP}: order eu-0002 is elsewhere",
+                "order eu-0002 is in two preps",
+            ],
         ),
-        (
-            lambda c: c["collection_preps"][0]["orders"].extend(["x"] * 60),
-            "prep LON1-DHL-20261210-0004: over its carrier's capacity",
+        (  # refs of no order: each is also elsewhere
+            lambda c: c["collection_preps"][0]["orders"].extend(TOO_MANY),
+            [f"prep {PREP}: over its carrier's capacity"]
+            + [f"prep {PREP}: order {ref} is elsewhere" for ref in TOO_MANY],
         ),
         (
             lambda c: c["orders"][0]["lines"][0].update(quantity=5000),
-            "demand for BLANK-TEE-RED-M at LON1 exceeds what is available",
+            ["demand for BLANK-TEE-RED-M at LON1 exceeds what is available"],
         ),
     ],
 )
 def test_check_rules_catches_a_broken_config(
-    good: tuple[dict, object], tamper: object, expected: str
+    good: tuple[dict, object], tamper: object, expected: list[str]
 ) -> None:
     import copy
 
     config, reference = good
     config = copy.deepcopy(config)
     tamper(config)  # type: ignore[operator]
-    assert expected in broken_rules(config, reference)
+    assert broken_rules(config, reference) == expected
 
 
 def test_a_later_prep_group_skips_locations_left_without_orders(demo: str) -> None:
