@@ -263,12 +263,16 @@ def test_a_signal_while_compiling_writes_nothing(
             for line in process.stderr:
                 if "prefetched" in line:
                     break
+            else:
+                pytest.fail("the compile never logged its prefetch")
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=60)
         finally:
             process.kill()
 
     assert process.returncode == 130, stderr
+    assert "interrupted (Ctrl-C)" in stderr
+    assert "Traceback" not in stderr
     assert not marker.exists()
     assert (workspace / "out" / "fixture.json").read_bytes() == OLD_OUTPUT
     assert leftovers(workspace) == ["fixture.json"]
@@ -319,7 +323,8 @@ def test_an_output_over_the_size_limit_is_refused_before_it_is_written(
 
     raised = run_cli(*args, extra_env={"SEEDCOMPILE_MAX_OUTPUT_BYTES": "10_000_000"})
     assert raised.returncode == 0, raised.stderr
-    assert json.loads((workspace / "out" / "fixture.json").read_bytes())["orders"]
+    fixture = json.loads((workspace / "out" / "fixture.json").read_bytes())
+    assert len(fixture["orders"]) == 499
 
 
 def test_an_output_that_cannot_be_written_is_a_clean_error(
@@ -482,14 +487,15 @@ def test_failures_of_concurrent_tasks_are_each_reported_not_as_a_group(
     assert caught.value.exit_code == EXIT_INTERNAL
     shown = capsys.readouterr()
     text = shown.out + shown.err
-    assert "group one overflows" in text
-    assert "two" in text
+    assert "error [codes.overflow] group one overflows" in text
+    assert "error [spec.x] two" in text
     assert "internal error: RuntimeError: a bug in group three" in text
+    assert text.count("error [") == 3
     assert "ExceptionGroup" not in text
     assert "Traceback" not in text
 
 
-def test_a_failing_group_stops_its_siblings_and_reports_cleanly(
+def test_a_failing_group_is_reported_cleanly_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, workspace: Path, sqlite_demo: str
 ) -> None:
     from typer.testing import CliRunner
