@@ -19,9 +19,13 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return build_demo(f"sqlite:///{tmp_path_factory.mktemp('plan') / 'demo.db'}")
 
 
-def plan(*args: str) -> subprocess.CompletedProcess[str]:
+def plan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SEEDCOMPILE, "plan", *args], capture_output=True, text=True, check=False
+        [SEEDCOMPILE, "plan", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -79,12 +83,14 @@ def test_plan_lists_shortages_where_compile_would_fail(
     done = plan(str(spec), "--db", demo_db)
     assert done.returncode == 0, done.stderr
     assert "stock shortages (inventory: check)" in done.stdout
-    assert "BLANK-HOODIE-GREY-L" in done.stdout
-    assert not list(tmp_path.glob("*.json"))
+    # location, part, demand, available, missing
+    row = "│ MAN1     │ BLANK-HOODIE-GREY-L │      6 │         3 │       3 │"
+    assert row in done.stdout
 
 
-def test_plan_writes_nothing_and_shows_tables(demo_db: str) -> None:
-    done = plan(str(SPECS / "eu-west-launch.yaml"), "--db", demo_db)
+def test_plan_writes_nothing_and_shows_tables(demo_db: str, tmp_path: Path) -> None:
+    done = plan(str(SPECS / "eu-west-launch.yaml"), "--db", demo_db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []
     assert "collection preps" in done.stdout
     assert "499 orders, 20 collection preps, 9 queries" in done.stdout
