@@ -359,9 +359,11 @@ def test_a_wrong_password(workspace: Path, pg_demo: str, fmt: str) -> None:
 def test_a_database_that_does_not_exist(workspace: Path, pg_url: str, fmt: str) -> None:
     target = Target(with_parts(pg_url, path="/no_such_reference_database"))
     result = run_compile(workspace, target.url, fmt)
-    assert_clean_fault(
+    message = assert_clean_fault(
         result, fmt=fmt, code="database.not-found", target=target, workspace=workspace
     )
+    assert "PostgreSQL database no_such_reference_database on" in message
+    assert "does not exist" in message
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
