@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from tests.support import build_demo
+
 TEST_DATABASE_URL_VARIABLE = "SEEDCOMPILE_TEST_DATABASE_URL"
 NO_SERVER_MESSAGE = (
     "no PostgreSQL server: set SEEDCOMPILE_TEST_DATABASE_URL or run make test"
@@ -77,3 +79,26 @@ async def _execute(url: str, statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+# -- demo reference data, shared by the modules that compile -------------------
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo data in an SQLite file, one per test module (read only)."""
+    return build_demo(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+
+
+@pytest.fixture
+def pg_demo(pg_database: str) -> str:
+    """The demo data in a fresh PostgreSQL database of its own."""
+    return build_demo(pg_database)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_url(request: pytest.FixtureRequest) -> str:
+    """The demo data on each backend in turn."""
+    name = "sqlite_demo" if request.param == "sqlite" else "pg_demo"
+    url: str = request.getfixturevalue(name)
+    return url

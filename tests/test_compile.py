@@ -8,27 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import build_demo, compile_file, compile_loaded, loaded_from_text
-
-
-@pytest.fixture(scope="module")
-def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    return build_demo(f"sqlite:///{path}")
-
-
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        url: str = request.getfixturevalue("sqlite_demo")
-    else:
-        url = request.getfixturevalue("pg_demo")
-    return url
+from tests.support import compile_file, compile_loaded, loaded_from_text
 
 
 def preps_by_code(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

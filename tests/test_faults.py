@@ -47,11 +47,6 @@ FORMATS = ["human", "json", "github"]
 SECRET = "Sup3r-Secret-Pa55word"
 
 
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
-
-
 @dataclass(frozen=True)
 class Target:
     """A database URL and the parts of it a message may and may not show."""

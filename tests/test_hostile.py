@@ -43,7 +43,7 @@ from seedcompile.errors import (
 from seedcompile.load import MAX_SPEC_BYTES
 from seedcompile.reference import ReferenceRequest, prefetch
 from seedcompile.refschema import metadata
-from tests.support import SPECS, build_demo, compile_loaded, loaded_from_text
+from tests.support import SPECS, compile_loaded, loaded_from_text
 
 HOSTILE = [
     "C-1'; DROP TABLE customer; --",
@@ -60,23 +60,6 @@ HOSTILE = [
     "\u4e2d" * 64,
 ]
 TABLES = sorted(metadata.tables)
-
-
-@pytest.fixture(scope="module")
-def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_demo(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
-
-
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo_url(request: pytest.FixtureRequest) -> str:
-    name = "sqlite_demo" if request.param == "sqlite" else "pg_demo"
-    url: str = request.getfixturevalue(name)
-    return url
 
 
 def table_counts(url: str) -> dict[str, int]:

@@ -49,7 +49,7 @@ from seedcompile.errors import (
     SpecError,
 )
 from seedcompile.plan import PlannedPrep
-from tests.support import SPECS, build_demo, loaded_from_text
+from tests.support import SPECS, loaded_from_text
 
 OLD_OUTPUT = b'{"previous": "fixture, to be left alone"}\n'
 LARGE_SPEC = """
@@ -78,11 +78,6 @@ from seedcompile.cli import main
 main()
 """
 ENTRY = "from seedcompile.cli import main; main()"
-
-
-@pytest.fixture(scope="module")
-def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_demo(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
 
 
 @pytest.fixture
@@ -522,11 +517,6 @@ def test_a_failing_group_is_reported_cleanly_and_writes_nothing(
 
 
 # --- the prefetch: cancellation and a failing connection -----------------------
-
-
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
 
 
 def backends(url: str) -> list[tuple[str, str]]:

@@ -43,11 +43,6 @@ CHANGES = [
 ]
 
 
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
-
-
 class Hook:
     """Commits CHANGES from a connection of its own after a chosen statement."""
 

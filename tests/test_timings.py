@@ -7,16 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.support import SPECS, build_demo
+from tests.support import SPECS
 
 SEEDCOMPILE = str(Path(sys.executable).with_name("seedcompile"))
-
-
-@pytest.fixture
-def pg_demo(pg_database: str) -> str:
-    return build_demo(pg_database)
 
 
 def compile_timed(
