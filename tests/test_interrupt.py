@@ -115,25 +115,42 @@ def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) ->
         time.sleep(0.01)
 
 
-def interrupt_mid_write(
-    workspace: Path, url: str, signum: int, *, pause: float = 1.5
-) -> tuple[int, str]:
-    """Signal a compile once it writes; its exit code and stderr."""
-    marker = workspace / "writing"
-    with subprocess.Popen(
+def slow_disk_compile(
+    workspace: Path,
+    url: str,
+    *,
+    pause: float,
+    options: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """A compile whose writes go through the slow-disk shim.
+
+    The shim creates `workspace / "writing"` when the write starts and holds
+    the flush `pause` seconds; with 0 the marker only tells that it began.
+    """
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
             SLOW_DISK,
-            str(marker),
+            str(workspace / "writing"),
             str(pause),
+            *options,
             *compile_command(workspace, url),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(),
-    ) as process:
+        env={**env(), **(extra_env or {})},
+    )
+
+
+def interrupt_mid_write(
+    workspace: Path, url: str, signum: int, *, pause: float = 1.5
+) -> tuple[int, str]:
+    """Signal a compile once it writes; its exit code and stderr."""
+    marker = workspace / "writing"
+    with slow_disk_compile(workspace, url, pause=pause) as process:
         try:
             wait_for(marker, process)
             # The temporary file is whole and being flushed: the worst moment.
@@ -237,20 +254,12 @@ def test_a_signal_while_compiling_writes_nothing(
     workspace: Path, sqlite_demo: str
 ) -> None:
     marker = workspace / "writing"
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            SLOW_DISK,
-            str(marker),
-            "0",
-            "--verbose",
-            *compile_command(workspace, sqlite_demo),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**env(), "COLUMNS": "300"},
+    with slow_disk_compile(
+        workspace,
+        sqlite_demo,
+        pause=0,
+        options=("--verbose",),
+        extra_env={"COLUMNS": "300"},
     ) as process:
         try:
             assert process.stderr is not None
