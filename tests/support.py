@@ -37,7 +37,7 @@ def loaded_from_text(text: str, *, file: str = "spec.yaml") -> LoadedSpec:
 def compile_loaded(
     loaded: LoadedSpec, url: str, *, max_connections: int = 4
 ) -> tuple[CompileResult, int]:
-    """Compile; return the result and the number of SQL statements sent."""
+    """Compile; return the result and the number of SELECT statements sent."""
     return anyio.run(_compile, loaded, url, max_connections)
 
 

@@ -140,7 +140,10 @@ def test_query_count_does_not_grow_with_the_spec(demo_url: str) -> None:
     assert small_result.queries == large_result.queries == 9
 
 
-def test_output_is_written_atomically(tmp_path: Path, sqlite_demo: str) -> None:
+def test_a_write_replaces_the_old_file_and_leaves_no_temporary(
+    tmp_path: Path, sqlite_demo: str
+) -> None:
+    # Interrupted writes, the atomic part, are proved in test_interrupt.py.
     from seedcompile.emit import write_atomic
 
     target = tmp_path / "fixture.json"
